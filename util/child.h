@@ -1,0 +1,48 @@
+/*
+ * What every child process shares: how it was started, how it gets its
+ * first configuration, and how it gives up root.
+ */
+#ifndef BULWARK_CHILD_H
+#define BULWARK_CHILD_H
+
+#include "ipc.h"
+
+struct config;
+
+/* The master passes the child's end of its channel as this descriptor. */
+#define CHILD_MASTER_FD	3
+
+struct child_env {
+	enum proc_role	 role;
+	int		 master_fd;	/* CHILD_MASTER_FD */
+	int		 foreground;	/* log to stderr */
+	int		 debug;
+	int		 as_root;	/* started by root: drop privileges */
+};
+
+/*
+ * Block until the master's first IMSG_CONFIG arrives and parse it.  Any
+ * other first message, or a config that does not parse, is fatal.
+ */
+struct config	*child_first_config(int master_fd);
+
+/*
+ * Give up root: resolve user, chroot to dir when dir is not NULL, then
+ * drop groups, gid and uid in that order and check that root cannot come
+ * back.  Does nothing when not running as root.
+ */
+void		 priv_drop(const char *user, const char *chroot_dir);
+
+/* Entry points of the roles (never return). */
+void	smtpd_main(const struct child_env *, struct config *)
+	    __attribute__((noreturn));
+void	queue_main(const struct child_env *, struct config *)
+	    __attribute__((noreturn));
+void	policy_main(const struct child_env *, struct config *)
+	    __attribute__((noreturn));
+void	local_main(const struct child_env *, struct config *)
+	    __attribute__((noreturn));
+void	remote_main(const struct child_env *, struct config *)
+	    __attribute__((noreturn));
+
+#endif
