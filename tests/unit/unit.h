@@ -1,0 +1,64 @@
+/*
+ * The CUnit harness every unit test program shares: each program defines
+ * its tests in a CU_TestInfo array and calls UNIT_MAIN with it.
+ */
+#ifndef BULWARK_UNIT_H
+#define BULWARK_UNIT_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <CUnit/Basic.h>
+#include <CUnit/CUnit.h>
+
+/* Path of the shared corpus when it exists next to the checkout, or NULL. */
+static inline const char *
+unit_shared_corpus(void)
+{
+	const char *env = getenv("BULWARK_SHARED_CORPUS");
+	static const char *candidates[] = {
+		"../shared/corpus", "../../shared/corpus", NULL
+	};
+	FILE *f;
+	char probe[512];
+	int i;
+
+	if (env != NULL && *env != '\0')
+		return env;
+	for (i = 0; candidates[i] != NULL; i++) {
+		snprintf(probe, sizeof(probe), "%s/README.md", candidates[i]);
+		if ((f = fopen(probe, "r")) != NULL) {
+			fclose(f);
+			return candidates[i];
+		}
+	}
+	return NULL;
+}
+
+static inline int
+unit_run(const char *suite_name, CU_TestInfo *tests)
+{
+	CU_SuiteInfo suites[] = {
+		{ suite_name, NULL, NULL, NULL, NULL, tests },
+		CU_SUITE_INFO_NULL
+	};
+	unsigned int failed;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	if (CU_register_suites(suites) != CUE_SUCCESS) {
+		CU_cleanup_registry();
+		return 2;
+	}
+	CU_basic_set_mode(CU_BRM_NORMAL);
+	CU_basic_run_tests();
+	failed = CU_get_number_of_failures() +
+	    CU_get_number_of_tests_failed();
+	CU_cleanup_registry();
+	return failed == 0 ? 0 : 1;
+}
+
+#define UNIT_MAIN(name, tests)			\
+	int main(void) { return unit_run((name), (tests)); }
+
+#endif
