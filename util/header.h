@@ -31,4 +31,10 @@ int	header_fixup_text(int present, const char *sender, const char *qid,
 /* Count of "Received:" header lines, for the hop limit. */
 int	header_is_received(const char *line, size_t len);
 
+/*
+ * Write when as an RFC 5322 date in UTC ("Thu, 03 Dec 2026 21:40:00
+ * +0000") with fixed English names.  Returns the length, or -1.
+ */
+int	header_date(time_t when, char *out, size_t outlen);
+
 #endif

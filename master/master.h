@@ -1,0 +1,134 @@
+/*
+ * The master process: what its files (master.c, proc.c, spool.c,
+ * listen.c, control.c, check.c) share.  One struct master holds the whole
+ * state of the supervisor; every function takes it explicitly.
+ */
+#ifndef BULWARK_MASTER_H
+#define BULWARK_MASTER_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <limits.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "ipc.h"
+
+#define MASTER_BACKOFF_MIN	1	/* seconds before the first restart */
+#define MASTER_BACKOFF_MAX	60	/* longest wait between restarts */
+#define MASTER_STABLE_SECS	60	/* a run this long resets the back-off */
+#define MASTER_STOP_SMTPD_SECS	10	/* smtpd's grace before the rest stop */
+#define MASTER_STOP_REST_SECS	20	/* then SIGKILL for whoever is left */
+#define MASTER_CONFIG_MAX	(IPC_MAX_PAYLOAD - 8192)
+
+struct master_opts {
+	const char	*config_path;
+	int		 foreground;	/* -d: no fork, log to stderr */
+	int		 debug;		/* -v */
+};
+
+/* One child role: at most one process of it runs at a time. */
+struct proc {
+	enum proc_role	 role;
+	pid_t		 pid;		/* 0 when not running */
+	struct ipc_chan	*chan;		/* NULL once closed */
+	time_t		 started;
+	int		 backoff;	/* seconds before the next restart */
+	struct event	*restart_ev;
+	int		 ready;		/* sent IMSG_READY */
+};
+
+enum master_phase {
+	PHASE_RUN = 0,
+	PHASE_STOP_SMTPD,	/* smtpd was asked to stop first */
+	PHASE_STOP_REST,	/* then everyone else */
+};
+
+struct control;
+
+struct master {
+	struct event_base	*base;
+	char			 exe[PATH_MAX];	/* re-executed for children */
+	char			*config_path;	/* absolute */
+	char			*config_text;	/* validated text sent to kids */
+	struct config		*cfg;
+	int			 foreground;
+	int			 debug;
+	int			 as_root;
+
+	/* who owns the spool and runs the unprivileged children */
+	uid_t			 owner_uid;
+	gid_t			 owner_gid;
+	gid_t			 drop_gid;	/* maildrop group */
+	char			 user[64];	/* name of the running user */
+
+	/* the master's own copies, kept for restarts */
+	int			 listen_fd[CONFIG_MAX_LISTEN];
+	size_t			 nlisten;
+	int			 submit_fd;
+	int			 showq_fd;
+	int			 control_fd;
+	int			 pid_fd;
+	char			 pid_path[PATH_MAX];
+	char			 submit_path[PATH_MAX];
+	char			 showq_path[PATH_MAX];
+	char			 control_path[PATH_MAX];
+
+	struct proc		 procs[ROLE_COUNT];
+	enum master_phase	 phase;
+	struct event		*stop_ev;
+	struct event		*sig_ev[4];
+	struct control		*control;
+};
+
+/* master.c */
+void	master_main(const struct master_opts *) __attribute__((noreturn));
+/* Re-read the config; 0 when applied, else -1 and the errors in *errs. */
+int	master_reload(struct master *, char **errs);
+void	master_stop(struct master *);
+/* Called by proc.c once every child has gone during a stop. */
+void	master_exit(struct master *) __attribute__((noreturn));
+
+/* check.c: what config_parse cannot see (tables, addresses, users). */
+int	master_check_config(const struct config *, int as_root, char **errs);
+/* Load a file and run every check; prints nothing. */
+struct config	*master_load_config(const char *path, int as_root,
+		    char **text, char **errs);
+
+/* spool.c: the queue_directory layout and the pid file. */
+int	spool_prepare(struct master *, char *err, size_t errlen);
+int	spool_pid_lock(struct master *, char *err, size_t errlen);
+int	spool_pid_write(struct master *, char *err, size_t errlen);
+void	spool_cleanup(struct master *);
+
+/* listen.c: the listening sockets the master owns. */
+int	listen_inet_open(struct master *, char *err, size_t errlen);
+int	listen_unix_open(const char *path, mode_t mode, uid_t, gid_t,
+	    int as_root, char *err, size_t errlen);
+/* Split "addr:port" or "[v6]:port"; fills a sockaddr; -1 when invalid. */
+int	listen_parse_addr(const char *spec, struct sockaddr_storage *,
+	    socklen_t *, char *err, size_t errlen);
+
+/* proc.c: the process table. */
+void	proc_init(struct master *);
+void	proc_start_all(struct master *);
+void	proc_reap(struct master *);
+void	proc_send_config(struct master *, struct proc *);
+void	proc_stop_role(struct master *, enum proc_role);
+void	proc_kill_all(struct master *, int sig);
+int	proc_running(const struct master *);
+const char	*proc_name(enum proc_role);
+/* User name of a process, from /proc/<pid>/status. */
+void	proc_user(pid_t, char *out, size_t outlen);
+
+/* control.c: the private/control socket for bulwarkctl. */
+struct control	*control_new(struct master *);
+void		 control_free(struct control *);
+void		 control_queue_status(struct control *, uint64_t id,
+		    const uint64_t counts[6]);
+
+#endif

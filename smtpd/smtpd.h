@@ -1,0 +1,110 @@
+/*
+ * The smtpd process: what its files (smtpd.c, session.c, received.c)
+ * share.  One struct smtpd holds the process state; sessions are the
+ * client connections, each with its own copy of the command state.
+ */
+#ifndef BULWARK_SMTPD_H
+#define BULWARK_SMTPD_H
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/tree.h>
+
+#include <stdint.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "ipc.h"
+
+#define SMTPD_CHUNK_MAX		(64 * 1024)	/* IMSG_MSG_CHUNK payload */
+#define SMTPD_QUEUE_HIGH	(4 * 1024 * 1024) /* stop reading DATA */
+#define SMTPD_QUEUE_LOW		(1024 * 1024)	/* read DATA again */
+#define SMTPD_STOP_SECS		8	/* master allows 10 */
+
+/* A configuration, shared by the sessions that started under it. */
+struct smtpd_conf {
+	struct config	*cfg;
+	int		 refs;
+};
+
+struct listener;
+struct session;
+
+RB_HEAD(smtpd_waits, session);
+TAILQ_HEAD(smtpd_sessions, session);
+TAILQ_HEAD(smtpd_listeners, listener);
+
+struct smtpd {
+	struct event_base	*base;
+	int			 foreground;
+	struct smtpd_conf	*conf;		/* for new sessions */
+
+	struct ipc_chan		*master;
+	struct ipc_chan		*queue;		/* NULL while there is none */
+	struct ipc_chan		*policy;
+	unsigned		 queue_gen;	/* bumped per queue channel */
+
+	struct smtpd_listeners	 listeners;
+	struct smtpd_sessions	 sessions;
+	size_t			 nsessions;
+	struct smtpd_waits	 waits;		/* sessions waiting, by id */
+	uint64_t		 last_id;	/* of queries and txns */
+
+	int			 stopping;
+	struct event		*stop_ev;
+	int			 throttled;	/* queue channel too full */
+	struct event		*throttle_ev;
+	struct event		*sig_ev[2];
+};
+
+extern struct smtpd smtpd;
+
+/* smtpd.c */
+uint64_t		 smtpd_next_id(void);
+struct smtpd_conf	*smtpd_conf_ref(void);
+void			 smtpd_conf_unref(struct smtpd_conf *);
+/* Free a channel from the event loop, outside its own callbacks. */
+void			 smtpd_chan_free_later(struct ipc_chan *);
+/* The queue channel is filling up: stop reading DATA for a while. */
+void			 smtpd_throttle_check(void);
+/* A session ended; during a stop the last one ends the process. */
+void			 smtpd_session_gone(void);
+
+/* session.c */
+void	session_accept(int fd, const struct sockaddr *, socklen_t,
+	    int kind);
+/* Replies from the other processes, by correlation id. */
+void	session_policy_verdict(uint64_t id, uint32_t code,
+	    const char *text, const char *sender);
+void	session_queue_qid(uint64_t id, uint32_t code, const char *text,
+	    const char *qid);
+void	session_queue_result(uint64_t id, uint32_t code, const char *text,
+	    const char *qid);
+/* A peer channel went away or was replaced. */
+void	session_queue_lost(void);
+void	session_policy_lost(void);
+/* IMSG_STOP: idle sessions say goodbye; force ends every session. */
+void	session_stop_all(int force);
+/* The queue channel drained: DATA sessions read again. */
+void	session_resume_data(void);
+
+/* received.c */
+struct received_info {
+	const char	*hostname;	/* ours */
+	const char	*qid;
+	const char	*helo;
+	const char	*addr;		/* client address, numeric */
+	const char	*rcpt;		/* the one recipient, or NULL */
+	int		 esmtp;
+	int		 local;		/* local submission */
+	uint32_t	 uid;		/* of the local submitter */
+	time_t		 when;
+};
+
+/* The Received: header, CRLF-ended lines; length or -1 if too long. */
+int	received_header(const struct received_info *, char *out,
+	    size_t outlen);
+
+#endif

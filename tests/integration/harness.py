@@ -1,0 +1,940 @@
+"""Black-box test harness for Bulwark.
+
+Starts bulwarkd on free loopback ports with a temporary spool, talks to it
+like any client would (smtplib, raw sockets, swaks, the sendmail and
+bulwarkctl programs), and looks only at what arrives: files in Maildir
+new/ folders and messages at SMTP sinks.  Everything is bounded in time,
+and only processes started here are ever signalled, by pid.
+"""
+
+import errno
+import os
+import pwd
+import re
+import shutil
+import signal
+import smtplib
+import socket
+import socketserver
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+DATA_DIR = os.path.join(TOP, "tests", "data")
+SHARED_CORPUS = os.path.normpath(os.path.join(TOP, "..", "shared", "corpus"))
+
+_build = os.environ.get("BULWARK_BUILD", "obj")
+BUILD = _build if os.path.isabs(_build) else os.path.join(TOP, _build)
+BULWARKD = os.path.join(BUILD, "bulwarkd")
+BULWARKCTL = os.path.join(BUILD, "bulwarkctl")
+SENDMAIL = os.path.join(BUILD, "sendmail")
+MAILQ = os.path.join(BUILD, "mailq")
+
+IS_ROOT = os.geteuid() == 0
+MAIL_OWNER = "bulwark"
+ROLES = ("smtpd", "queue", "policy", "local", "remote")
+
+# The sanitizer build carries the test hooks (SIGUSR2 power cut).
+TEST_HOOKS = (os.path.basename(os.path.normpath(BUILD)) == "obj-san" or
+              os.environ.get("BULWARK_TEST_HOOKS") == "1")
+
+SAN_ENV = {
+    # Children chroot and drop privileges: leak checking at exit cannot
+    # work there, and it is not what these tests look for.
+    "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0:"
+                    "allow_user_segv_handler=1",
+    "UBSAN_OPTIONS": "print_stacktrace=1",
+}
+SAN_PATTERNS = (b"ERROR: AddressSanitizer", b"runtime error:",
+                b"ERROR: LeakSanitizer", b"SUMMARY: UndefinedBehavior")
+
+KEEP = os.environ.get("BULWARK_KEEP_TMP") == "1"
+
+# Every harness object alive, so the watchdog can stop them all.
+_LIVE = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def mail_owner_ids():
+    """(uid, gid) of the unprivileged user, or None when not root."""
+    if not IS_ROOT:
+        return None
+    pw = pwd.getpwnam(MAIL_OWNER)
+    return pw.pw_uid, pw.pw_gid
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def wait_until(pred, timeout, step=0.1, what="condition"):
+    """Poll pred() until it returns a true value; return it or None."""
+    end = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= end:
+            return None
+        time.sleep(step)
+
+
+# ---------------------------------------------------------------- processes
+
+def _proc_start_time(pid):
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # Field 22, counted after the ")" that ends the command name.
+    rest = stat[stat.rindex(b")") + 2:].split()
+    return int(rest[19])
+
+
+def proc_alive(pid, start=None):
+    st = _proc_start_time(pid)
+    if st is None:
+        return False
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+        if state == b"Z":
+            return False
+    except (OSError, IndexError):
+        return False
+    return start is None or st == start
+
+
+def proc_cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
+
+
+def proc_role(pid):
+    """The role a bulwarkd child was started with (-R role), or None."""
+    argv = proc_cmdline(pid)
+    for i, a in enumerate(argv):
+        if a == b"-R" and i + 1 < len(argv):
+            return argv[i + 1].decode()
+        if a.startswith(b"-R") and len(a) > 2:
+            return a[2:].decode()
+    return None
+
+
+def proc_user(pid):
+    out = subprocess.run(["ps", "-o", "user=", "-p", str(pid)],
+                         capture_output=True, timeout=10)
+    return out.stdout.decode().strip()
+
+
+def ps_children(pid):
+    out = subprocess.run(["ps", "--ppid", str(pid), "-o", "pid="],
+                         capture_output=True, timeout=10)
+    return [int(x) for x in out.stdout.split()]
+
+
+def descendants(pid):
+    """Every process below pid, children first."""
+    seen = []
+    todo = [pid]
+    while todo:
+        p = todo.pop(0)
+        for c in ps_children(p):
+            if c not in seen:
+                seen.append(c)
+                todo.append(c)
+    return seen
+
+
+# --------------------------------------------------------------- messages
+
+def crlf(data):
+    """What goes on the wire: every CRLF, bare LF and bare CR as CRLF."""
+    return re.sub(rb"\r\n|\r|\n", b"\r\n", data)
+
+
+def lf(data):
+    """The same text with LF line ends, as a Maildir file holds it."""
+    return re.sub(rb"\r\n|\r|\n", b"\n", data)
+
+
+def with_test_id(data, test_id):
+    return b"X-Test-Id: " + test_id.encode() + b"\r\n" + data
+
+
+def expected_delivery(data, test_id):
+    """The message as it must come out of delivery, trace headers aside."""
+    body = lf(data)
+    if body and not body.endswith(b"\n"):
+        body += b"\n"
+    return b"X-Test-Id: " + test_id.encode() + b"\n" + body
+
+
+TRACE = (b"return-path", b"delivered-to", b"received")
+
+
+def split_trace(msg):
+    """Split the leading trace fields (Return-Path:, Delivered-To:,
+    Received:) off a delivered message (LF line ends).  Returns
+    (list of field names, the rest)."""
+    names = []
+    pos = 0
+    while pos < len(msg):
+        m = re.match(rb"([A-Za-z0-9-]+):", msg[pos:])
+        if not m or m.group(1).lower() not in TRACE:
+            break
+        names.append(m.group(1).lower().decode())
+        end = msg.find(b"\n", pos)
+        while end != -1 and msg[end + 1:end + 2] in (b" ", b"\t"):
+            end = msg.find(b"\n", end + 1)
+        pos = len(msg) if end == -1 else end + 1
+    return names, msg[pos:]
+
+
+def header_value(msg, name):
+    """First value of a header field in the header section (unfolded)."""
+    head = lf(msg).split(b"\n\n", 1)[0]
+    m = re.search(rb"(?im)^" + re.escape(name.encode()) +
+                  rb":[ \t]*(.*(?:\n[ \t].*)*)", head)
+    if not m:
+        return None
+    return re.sub(rb"\n[ \t]", b" ", m.group(1)).strip().decode(
+        "utf-8", "replace")
+
+
+def test_id_of(msg):
+    m = re.search(rb"(?m)^X-Test-Id: ([^\r\n]*)", msg)
+    return m.group(1).decode() if m else None
+
+
+def smtp_error(exc):
+    """(code, text) from an smtplib exception, or None."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        code, msg = list(exc.recipients.values())[0]
+        return code, msg.decode("utf-8", "replace")
+    if isinstance(exc, (smtplib.SMTPResponseException)):
+        return exc.smtp_code, exc.smtp_error.decode("utf-8", "replace")
+    return None
+
+
+def has_8bit(data):
+    return any(b >= 0x80 for b in data)
+
+
+def read_expect(path):
+    """file -> expected outcome ('delivered' or 'refused 550 5.6.0')."""
+    out = {}
+    if not os.path.exists(path):
+        return out
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line or line.startswith("#"):
+                continue
+            cols = line.split("\t")
+            if cols[0] == "file":
+                continue
+            out[cols[0]] = cols[1]
+    return out
+
+
+# ---------------------------------------------------------------- mailboxes
+
+class Maildir:
+    def __init__(self, base, local):
+        self.path = os.path.join(base, local, "Maildir")
+
+    def new_files(self):
+        d = os.path.join(self.path, "new")
+        try:
+            names = sorted(os.listdir(d))
+        except FileNotFoundError:
+            return []
+        return [os.path.join(d, n) for n in names]
+
+    def messages(self):
+        """List of (path, bytes) of the messages in new/."""
+        out = []
+        for p in self.new_files():
+            try:
+                with open(p, "rb") as f:
+                    out.append((p, f.read()))
+            except FileNotFoundError:
+                pass
+        return out
+
+    def count(self):
+        return len(self.new_files())
+
+    def by_test_id(self):
+        """test id -> list of messages carrying it."""
+        out = {}
+        for _, m in self.messages():
+            tid = test_id_of(m)
+            out.setdefault(tid, []).append(m)
+        return out
+
+    def wait_count(self, n, timeout):
+        return wait_until(lambda: self.count() >= n, timeout)
+
+    def wait_test_ids(self, ids, timeout):
+        """Wait until every test id in ids has arrived; return the map."""
+        ids = set(ids)
+        got = {}
+
+        def done():
+            got.clear()
+            got.update(self.by_test_id())
+            return ids <= set(got)
+        wait_until(done, timeout, step=0.2)
+        return got
+
+
+# ------------------------------------------------------------------ daemon
+
+class Daemon:
+    """One bulwarkd instance with its own config, spool and mailboxes."""
+
+    def __init__(self, name="bulwark", **conf):
+        self.tmp = tempfile.mkdtemp(prefix="bulwark-it-%s-" % name)
+        os.chmod(self.tmp, 0o755)
+        self.spool = os.path.join(self.tmp, "spool")
+        self.mail = os.path.join(self.tmp, "mail")
+        os.mkdir(self.spool, 0o755)
+        os.mkdir(self.mail, 0o755)
+        ids = mail_owner_ids()
+        if ids:
+            os.chown(self.spool, *ids)
+            os.chown(self.mail, *ids)
+        self.conf_path = os.path.join(self.tmp, "bulwark.conf")
+        self.log_path = os.path.join(self.tmp, "bulwarkd.log")
+        self.port = free_port()
+        self.conf = {
+            "queue_directory": self.spool,
+            "mailbox_base": self.mail,
+            "inet_interfaces": "127.0.0.1:%d" % self.port,
+            "mydestination": "localhost, example.test",
+            "mynetworks": "127.0.0.1/32",
+            "relayhost": "",
+            "alias_maps": "",
+            "minimal_backoff": "1s",
+            "maximal_backoff": "2s",
+        }
+        self.conf.update(conf)
+        self.write_config()
+        self.proc = None
+        self.logf = None
+        self.known = {}		# pid -> start time, for cleanup
+        self.starts = 0
+        with _LIVE_LOCK:
+            _LIVE.add(self)
+
+    # configuration
+
+    def write_config(self, extra_text=""):
+        lines = ["# written by tests/integration/harness.py"]
+        for k, v in self.conf.items():
+            lines.append("%s = %s" % (k, v))
+        text = "\n".join(lines) + "\n" + extra_text
+        tmp = self.conf_path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, self.conf_path)
+
+    def maildir(self, local="someone"):
+        return Maildir(self.mail, local)
+
+    # processes
+
+    def env(self):
+        env = dict(os.environ)
+        env.update(SAN_ENV)
+        return env
+
+    def start(self, wait=True, timeout=40):
+        assert self.proc is None or self.proc.poll() is not None
+        self.logf = open(self.log_path, "ab")
+        self.logf.write(b"==== harness: start %d\n" % self.starts)
+        self.logf.flush()
+        self.starts += 1
+        self.proc = subprocess.Popen(
+            [BULWARKD, "-d", "-C", self.conf_path],
+            stdin=subprocess.DEVNULL, stdout=self.logf,
+            stderr=subprocess.STDOUT, cwd=self.tmp, env=self.env(),
+            start_new_session=True)
+        self.known[self.proc.pid] = _proc_start_time(self.proc.pid)
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def children(self):
+        """role -> pid of the master's current children."""
+        out = {}
+        if not self.running():
+            return out
+        for c in ps_children(self.pid):
+            self.known.setdefault(c, _proc_start_time(c))
+            r = proc_role(c)
+            if r:
+                out[r] = c
+        return out
+
+    def all_pids(self):
+        """The master and every process below it."""
+        if not self.running():
+            return []
+        pids = [self.pid] + descendants(self.pid)
+        for p in pids:
+            self.known.setdefault(p, _proc_start_time(p))
+        return pids
+
+    def banner_ok(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port),
+                                          timeout=5) as s:
+                s.settimeout(5)
+                data = b""
+                while b"\n" not in data:
+                    chunk = s.recv(512)
+                    if not chunk:
+                        return False
+                    data += chunk
+                try:
+                    s.sendall(b"QUIT\r\n")
+                except OSError:
+                    pass
+                return data.startswith(b"220")
+        except OSError:
+            return False
+
+    def wait_ready(self, timeout=40):
+        """Until every role runs and the listener greets."""
+        def ready():
+            if not self.running():
+                raise AssertionError(
+                    "bulwarkd exited with status %s during start-up:\n%s"
+                    % (self.proc.returncode, self.log_tail()))
+            return set(ROLES) <= set(self.children()) and self.banner_ok()
+        if not wait_until(ready, timeout, step=0.2):
+            raise AssertionError(
+                "bulwarkd not ready after %ds (children: %s):\n%s"
+                % (timeout, self.children(), self.log_tail()))
+
+    def signal(self, sig):
+        os.kill(self.pid, sig)
+
+    def wait_exit(self, timeout):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, timeout=45):
+        """SIGTERM the master and wait; SIGKILL whatever is left after
+        timeout.  Returns the master's exit status (None if killed)."""
+        if self.proc is None:
+            return None
+        rc = self.proc.poll()
+        if rc is None:
+            self.all_pids()
+            self.signal(signal.SIGTERM)
+            rc = self.wait_exit(timeout)
+            if rc is None:
+                self.kill_all()
+        self._close_log()
+        self._reap_known(5)
+        return rc
+
+    def kill_all(self):
+        """kill -9 the master and every process below it (master first,
+        so that it cannot restart what is killed next)."""
+        pids = self.all_pids()
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        # Anything the master forked between the listing and its death.
+        for p in list(self.known):
+            if proc_alive(p, self.known[p]) and p != os.getpid():
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        if self.proc:
+            self.proc.wait(10)
+        self._reap_known(10)
+        self._close_log()
+
+    def _reap_known(self, timeout):
+        def gone():
+            return not any(proc_alive(p, st) for p, st in self.known.items()
+                           if p != os.getpid())
+        if not wait_until(gone, timeout):
+            for p, st in self.known.items():
+                if proc_alive(p, st):
+                    try:
+                        os.kill(p, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            wait_until(gone, 5)
+
+    def leftovers(self):
+        return [p for p, st in self.known.items() if proc_alive(p, st)]
+
+    def _close_log(self):
+        if self.logf:
+            self.logf.close()
+            self.logf = None
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read()
+        except OSError:
+            return b""
+
+    def log_tail(self, n=80):
+        lines = self.log().splitlines()[-n:]
+        return "\n".join(x.decode("utf-8", "replace") for x in lines)
+
+    def sanitizer_reports(self):
+        log = self.log()
+        return [p.decode() for p in SAN_PATTERNS if p in log]
+
+    def cleanup(self):
+        try:
+            if self.running():
+                self.stop(timeout=20)
+            else:
+                self._reap_known(2)
+        finally:
+            self._close_log()
+            with _LIVE_LOCK:
+                _LIVE.discard(self)
+            if not KEEP:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # clients
+
+    def smtp(self, source=None, timeout=60):
+        kw = {"timeout": timeout}
+        if source:
+            kw["source_address"] = (source, 0)
+        s = smtplib.SMTP("127.0.0.1", self.port, local_hostname="client.test",
+                         **kw)
+        return s
+
+    def raw(self, source=None, timeout=30):
+        return RawClient(self.port, source=source, timeout=timeout)
+
+    def send(self, data, rcpts=("someone@example.test",),
+             sender="sender@example.org", source=None):
+        """Send raw message bytes with smtplib (CRLF on the wire,
+        dot-stuffed by smtplib).  Returns (code, text) of the final reply
+        (250 ... when accepted)."""
+        wire = crlf(data)
+        opts = ["BODY=8BITMIME"] if has_8bit(wire) else []
+        try:
+            with self.smtp(source=source) as s:
+                s.ehlo()
+                try:
+                    s.sendmail(sender, list(rcpts), wire, mail_options=opts)
+                except smtplib.SMTPException as e:
+                    err = smtp_error(e)
+                    if err is None:
+                        raise
+                    return err
+                return 250, s.last_reply
+        except smtplib.SMTPServerDisconnected as e:
+            return 0, "disconnected: %s" % e
+
+    def cli(self, prog, args, input=None, timeout=60, user=None):
+        """Run one of the command-line programs; CompletedProcess."""
+        env = self.env()
+        cmd = [prog] + list(args)
+        return subprocess.run(cmd, input=input, capture_output=True,
+                              timeout=timeout, env=env, cwd=self.tmp)
+
+    def queue_id_from(self, reply):
+        m = re.search(r"queued as ([0-9A-Za-z]+)", reply)
+        return m.group(1) if m else None
+
+
+# smtplib keeps no record of the text of the final reply to DATA; keep it.
+def _data_with_reply(self, msg):
+    code, resp = _orig_data(self, msg)
+    self.last_reply = "%d %s" % (code, resp.decode("utf-8", "replace"))
+    return code, resp
+
+
+_orig_data = smtplib.SMTP.data
+smtplib.SMTP.data = _data_with_reply
+smtplib.SMTP.last_reply = ""
+
+
+# ------------------------------------------------------------- raw client
+
+class RawClient:
+    """A byte-exact SMTP client for what smtplib will not send."""
+
+    def __init__(self, port, source=None, timeout=30):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        if source:
+            self.sock.bind((source, 0))
+        self.sock.connect(("127.0.0.1", port))
+        self.buf = b""
+        self.banner = self.reply()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed; pending %r" % self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line.decode("utf-8", "replace")
+
+    def reply(self):
+        """One (possibly multi-line) reply: (code, [lines])."""
+        lines = []
+        while True:
+            ln = self.line()
+            lines.append(ln)
+            if len(ln) < 4 or ln[3] != "-":
+                break
+        try:
+            code = int(lines[-1][:3])
+        except ValueError:
+            code = 0
+        return code, lines
+
+    def cmd(self, text):
+        self.send(text.encode() + b"\r\n" if isinstance(text, str)
+                  else text + b"\r\n")
+        return self.reply()
+
+    def read_all(self, timeout=15):
+        """Everything until the server closes (bounded in time)."""
+        end = time.monotonic() + timeout
+        data = self.buf
+        self.buf = b""
+        while time.monotonic() < end:
+            self.sock.settimeout(max(0.1, end - time.monotonic()))
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                return data, False
+            except ConnectionResetError:
+                return data, True
+            if not chunk:
+                return data, True
+            data += chunk
+        return data, False
+
+    def quiet(self, wait=1.0):
+        """Bytes the server sends without being asked within wait."""
+        self.sock.settimeout(wait)
+        try:
+            chunk = self.sock.recv(65536)
+        except socket.timeout:
+            chunk = b""
+        self.buf += chunk
+        return chunk
+
+
+# ------------------------------------------------------------------- sinks
+
+class PySink:
+    """A small SMTP server in a thread.  Records every transaction
+    (mail_from, rcpts, data with CRLF and dot-stuffing undone) and can
+    answer 4xx or 5xx to the first N attempts at a chosen stage."""
+
+    def __init__(self, fail_first=0, fail_code="451 4.3.0 Try again later",
+                 fail_at="rcpt", pipelining=True):
+        self.fail_first = fail_first
+        self.fail_code = fail_code
+        self.fail_at = fail_at
+        self.pipelining = pipelining
+        self.messages = []
+        self.attempts = 0
+        self.connections = 0
+        self.lock = threading.Lock()
+        sink = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            timeout = 60
+
+            def handle(self):
+                sink._session(self.rfile, self.wfile)
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.1},
+                                       daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _failing(self):
+        with self.lock:
+            return self.attempts <= self.fail_first
+
+    def _session(self, rfile, wfile):
+        with self.lock:
+            self.connections += 1
+
+        def out(s):
+            wfile.write(s.encode() + b"\r\n")
+            wfile.flush()
+        out("220 pysink ESMTP")
+        mail_from, rcpts, failing = None, [], False
+        while True:
+            line = rfile.readline(4096)
+            if not line:
+                return
+            cmd = line.rstrip(b"\r\n").decode("utf-8", "replace")
+            verb = cmd[:4].upper()
+            if verb == "EHLO":
+                caps = ["250-pysink", "250-8BITMIME", "250-SIZE 50000000"]
+                if self.pipelining:
+                    caps.append("250-PIPELINING")
+                caps.append("250 ENHANCEDSTATUSCODES")
+                out("\r\n".join(caps))
+            elif verb == "HELO":
+                out("250 pysink")
+            elif verb == "MAIL":
+                with self.lock:
+                    self.attempts += 1
+                failing = self._failing()
+                mail_from = cmd[10:].split(" ")[0] if len(cmd) > 10 else ""
+                rcpts = []
+                if failing and self.fail_at == "mail":
+                    out(self.fail_code)
+                    mail_from = None
+                else:
+                    out("250 2.1.0 Ok")
+            elif verb == "RCPT":
+                if mail_from is None:
+                    out("503 5.5.1 Need MAIL")
+                elif failing and self.fail_at == "rcpt":
+                    out(self.fail_code)
+                else:
+                    rcpts.append(cmd[8:].strip())
+                    out("250 2.1.5 Ok")
+            elif verb == "DATA":
+                if mail_from is None or not rcpts:
+                    out("554 5.5.1 No valid recipients")
+                    continue
+                out("354 End data with <CR><LF>.<CR><LF>")
+                data = bytearray()
+                while True:
+                    ln = rfile.readline(1 << 20)
+                    if not ln:
+                        return
+                    if ln == b".\r\n":
+                        break
+                    if ln.startswith(b"."):
+                        ln = ln[1:]
+                    data += ln
+                if failing and self.fail_at == "data":
+                    out(self.fail_code)
+                else:
+                    with self.lock:
+                        self.messages.append({
+                            "from": mail_from, "rcpts": list(rcpts),
+                            "data": bytes(data)})
+                    out("250 2.0.0 Ok: queued")
+                mail_from, rcpts = None, []
+            elif verb == "RSET":
+                mail_from, rcpts = None, []
+                out("250 2.0.0 Ok")
+            elif verb == "NOOP":
+                out("250 2.0.0 Ok")
+            elif verb == "QUIT":
+                out("221 2.0.0 Bye")
+                return
+            else:
+                out("502 5.5.2 Error: command not recognized")
+
+    def wait_messages(self, n, timeout):
+        return wait_until(lambda: len(self.messages) >= n, timeout)
+
+
+class SmtpSink:
+    """Postfix's smtp-sink, dumping each message to a file in a folder."""
+
+    def __init__(self, tmp):
+        self.dir = tempfile.mkdtemp(prefix="sink-", dir=tmp)
+        os.chmod(self.dir, 0o777)
+        self.port = free_port()
+        exe = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+        argv = [exe]
+        if IS_ROOT:
+            argv += ["-u", "root"]
+        argv += ["-d", os.path.join(self.dir, "%M."),
+                 "127.0.0.1:%d" % self.port, "100"]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        ok = wait_until(self._listening, 10)
+        if not ok:
+            self.close()
+            raise AssertionError("smtp-sink did not start")
+
+    def _listening(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("smtp-sink exited: %s" %
+                                 self.proc.stderr.read())
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), 1):
+                return True
+        except OSError:
+            return False
+
+    def dumps(self):
+        out = []
+        for n in sorted(os.listdir(self.dir)):
+            with open(os.path.join(self.dir, n), "rb") as f:
+                out.append(f.read())
+        return out
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+# --------------------------------------------------------------- test base
+
+class BulwarkTest(unittest.TestCase):
+    """Base class: makes daemons and sinks and always cleans them up."""
+
+    maxDiff = 4000
+
+    def setUp(self):
+        self.daemons = []
+        if not os.access(BULWARKD, os.X_OK):
+            self.fail("no bulwarkd at %s (set BULWARK_BUILD)" % BULWARKD)
+
+    def daemon(self, start=True, **conf):
+        d = Daemon(self.id().rsplit(".", 1)[-1][:40], **conf)
+        self.daemons.append(d)
+        self.addCleanup(self._finish, d)
+        if start:
+            d.start()
+        return d
+
+    def _finish(self, d):
+        reports = d.sanitizer_reports()
+        d.cleanup()
+        if reports:
+            self.fail("sanitizer report in the daemon's log (%s):\n%s"
+                      % (", ".join(reports), d.log_tail(200)))
+
+    def pysink(self, **kw):
+        s = PySink(**kw)
+        self.addCleanup(s.close)
+        return s
+
+    def smtpsink(self, d):
+        s = SmtpSink(d.tmp)
+        self.addCleanup(s.close)
+        return s
+
+    def assertDelivered(self, got, original, test_id):
+        """got: the bytes of one Maildir file."""
+        names, rest = split_trace(lf(got))
+        self.assertIn("return-path", names,
+                      "%s: no Return-Path: added" % test_id)
+        self.assertIn("delivered-to", names,
+                      "%s: no Delivered-To: added" % test_id)
+        self.assertIn("received", names,
+                      "%s: no Received: added" % test_id)
+        want = expected_delivery(original, test_id)
+        if rest != want:
+            self.fail("%s: delivered message differs from the original "
+                      "(%d vs %d bytes); first difference at %d:\n"
+                      "got  %r\nwant %r" % (
+                          test_id, len(rest), len(want), _diffpos(rest, want),
+                          rest[max(0, _diffpos(rest, want) - 60):
+                               _diffpos(rest, want) + 60],
+                          want[max(0, _diffpos(rest, want) - 60):
+                               _diffpos(rest, want) + 60]))
+
+    def assertRefused(self, result, expected, what):
+        """expected like 'refused 550 5.6.0'."""
+        code, text = result
+        _, ecode, estatus = expected.split()
+        self.assertEqual((code, text.split(" ")[0] if text else ""),
+                         (int(ecode), estatus),
+                         "%s: expected %s %s, got %s %s"
+                         % (what, ecode, estatus, code, text))
+
+
+def _diffpos(a, b):
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
+
+
+def stop_everything():
+    """For the watchdog: kill every daemon still running."""
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for d in live:
+        try:
+            d.kill_all()
+        except Exception:
+            pass

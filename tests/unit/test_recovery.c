@@ -1,0 +1,701 @@
+/*
+ * Recovery over real segment files written by the real I/O thread in a
+ * temporary directory: rotation, torn tails, corruption, the power-cut
+ * simulation, and failed writes and syncs.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "unit.h"
+
+#include "queue/iothread.h"
+#include "queue/record.h"
+#include "queue/recovery.h"
+#include "queue/segment.h"
+
+#define MAXDONE		4096
+#define SEG_SIZE	(32 * 1024)
+
+/* A finished request, as the event loop saw it. */
+struct done {
+	enum io_kind	kind;
+	uint8_t		type;
+	uint64_t	qid;
+	uint64_t	seq;
+	uint64_t	seg;
+	uint64_t	off;
+	uint64_t	synced_seq;
+	uint64_t	segno;
+	uint64_t	from;
+	int		error;
+};
+
+static struct {
+	char			 dir[64];
+	int			 dirfd;
+	struct event_base	*base;
+	struct iothread		*io;
+	struct done		 done[MAXDONE];
+	size_t			 ndone;
+} T;
+
+static void
+on_done(struct io_req *r, void *arg)
+{
+	struct done *d;
+
+	CU_ASSERT_FATAL(T.ndone < MAXDONE);
+	d = &T.done[T.ndone++];
+	d->kind = r->kind;
+	d->type = r->type;
+	d->qid = r->qid;
+	d->seq = r->seq;
+	d->seg = r->seg;
+	d->off = r->off;
+	d->synced_seq = r->synced_seq;
+	d->segno = r->segno;
+	d->from = r->from;
+	d->error = r->error;
+}
+
+static void
+setup(uint64_t seg_size)
+{
+	struct io_params p;
+	struct recovery r;
+
+	strlcpy(T.dir, "/tmp/bulwark-test-XXXXXX", sizeof(T.dir));
+	CU_ASSERT_FATAL(mkdtemp(T.dir) != NULL);
+	T.dirfd = open(T.dir, O_RDONLY | O_DIRECTORY);
+	CU_ASSERT_FATAL(T.dirfd >= 0);
+	T.base = event_base_new();
+	T.ndone = 0;
+	/* Start as the daemon does: recovery first, then the thread. */
+	recovery_init(&r, 0);
+	CU_ASSERT_FATAL(recovery_run(&r, T.dirfd) == 0);
+	memset(&p, 0, sizeof(p));
+	p.dirfd = T.dirfd;
+	p.next_seq = r.last_seq + 1;
+	p.next_seg = r.last_seg + 1;
+	p.segment_size = seg_size;
+	T.io = iothread_start(T.base, &p, on_done, NULL);
+	recovery_free(&r);
+}
+
+static void
+teardown(void)
+{
+	char cmd[128];
+
+	if (T.io != NULL)
+		iothread_stop(T.io);
+	T.io = NULL;
+	event_base_free(T.base);
+	close(T.dirfd);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", T.dir);
+	CU_ASSERT(system(cmd) == 0);
+}
+
+/* Run the loop until every submitted request came back. */
+static void
+wait_idle(void)
+{
+	int spins = 0;
+
+	while (iothread_inflight(T.io) > 0 && spins++ < 100000)
+		event_base_loop(T.base, EVLOOP_ONCE);
+	CU_ASSERT(iothread_inflight(T.io) == 0);
+}
+
+/* Content of chunk i of message qid: reproducible from the two. */
+static size_t
+content(uint64_t qid, uint32_t i, unsigned char *buf)
+{
+	size_t len = 100 + (size_t)((qid * 7919 + i * 104729) % 9000), k;
+
+	for (k = 0; k < len; k++)
+		buf[k] = (unsigned char)('a' + (qid + i + k) % 26);
+	return len;
+}
+
+static void
+append(uint8_t type, uint64_t qid, struct rec_buf *b, int sync)
+{
+	iothread_submit(T.io, io_req_append(type, qid, b->p, b->len, sync,
+	    0));
+	memset(b, 0, sizeof(*b));
+}
+
+static void
+put_data(uint64_t qid, uint32_t nchunks, uint64_t *size)
+{
+	unsigned char buf[10000];
+	struct rec_buf b = { 0 };
+	uint32_t i;
+	size_t len;
+
+	*size = 0;
+	for (i = 0; i < nchunks; i++) {
+		len = content(qid, i, buf);
+		rec_data_encode(&b, i, buf, len);
+		append(REC_DATA, qid, &b, 0);
+		*size += len;
+	}
+}
+
+static void
+put_commit(uint64_t qid, uint32_t ndata, uint64_t size, uint32_t nrcpt)
+{
+	struct rec_rcpt rc[4] = { { "a@example.test", 0 },
+	    { "b@example.test", 0 }, { "c@remote.test", 0 },
+	    { "postmaster", 0 } };
+	struct rec_commit c = { ndata, size, 1700000000 + qid, 1000, 0,
+	    "sender@example.test", "127.0.0.1", "localhost", "client",
+	    nrcpt, rc };
+	struct rec_buf b = { 0 };
+
+	CU_ASSERT(rec_commit_encode(&b, &c) == 0);
+	append(REC_COMMIT, qid, &b, 1);
+}
+
+/* A whole message: chunks, then its commit (synced). */
+static void
+put_message(uint64_t qid, uint32_t nchunks)
+{
+	uint64_t size;
+
+	put_data(qid, nchunks, &size);
+	put_commit(qid, nchunks, size, 1 + (uint32_t)(qid % 4));
+}
+
+static void
+put_outcome(uint64_t qid, uint32_t rcpt, uint8_t status)
+{
+	struct rec_outcome o = { rcpt, status, 2, 1700009999, "4.4.1",
+	    "no route" };
+	struct rec_buf b = { 0 };
+
+	rec_outcome_encode(&b, &o);
+	append(REC_OUTCOME, qid, &b, 0);
+}
+
+static void
+put_done(uint64_t qid)
+{
+	struct rec_buf b = { 0 };
+
+	append(REC_DONE, qid, &b, 0);
+}
+
+static const struct done *
+find_done(uint8_t type, uint64_t qid)
+{
+	size_t i;
+
+	for (i = 0; i < T.ndone; i++)
+		if (T.done[i].kind == IO_APPEND && T.done[i].type == type &&
+		    T.done[i].qid == qid)
+			return &T.done[i];
+	return NULL;
+}
+
+static struct qmsg *
+find_live(struct recovery *r, uint64_t qid)
+{
+	struct qmsg *m;
+
+	TAILQ_FOREACH(m, &r->live, all)
+		if (m->id == qid)
+			return m;
+	return NULL;
+}
+
+/* Every chunk of m reads back, in order, as it was written. */
+static void
+check_content(struct qmsg *m)
+{
+	unsigned char want[10000], *buf;
+	struct segtab *t = segtab_new(T.dirfd);
+	const unsigned char *p;
+	uint64_t *nums;
+	size_t n, i, len, wlen;
+	uint32_t idx;
+
+	CU_ASSERT_FATAL(seg_list(T.dirfd, &nums, &n) == 0);
+	for (i = 0; i < n; i++)
+		segtab_add(t, nums[i]);
+	free(nums);
+	for (i = 0; i < m->nchunk; i++) {
+		buf = malloc(REC_HDR_SIZE + m->chunk[i].len);
+		CU_ASSERT_EQUAL(segtab_read(t, m->chunk[i].seg,
+		    m->chunk[i].off, m->chunk[i].len, REC_DATA, m->id, buf), 0);
+		CU_ASSERT_EQUAL(rec_data_decode(buf + REC_HDR_SIZE,
+		    m->chunk[i].len, &idx, &p, &len), 0);
+		wlen = content(m->id, (uint32_t)i, want);
+		CU_ASSERT_EQUAL(idx, i);
+		CU_ASSERT_EQUAL(len, wlen);
+		CU_ASSERT(len == wlen && memcmp(p, want, len) == 0);
+		free(buf);
+	}
+	/* A wrong expectation (type, id) is refused. */
+	if (m->nchunk > 0) {
+		buf = malloc(REC_HDR_SIZE + m->chunk[0].len);
+		CU_ASSERT_EQUAL(segtab_read(t, m->chunk[0].seg,
+		    m->chunk[0].off, m->chunk[0].len, REC_DATA, m->id + 1,
+		    buf), -1);
+		free(buf);
+	}
+	segtab_free(t);
+}
+
+static void
+recover(struct recovery *r)
+{
+	recovery_init(r, 0);
+	CU_ASSERT_FATAL(recovery_run(r, T.dirfd) == 0);
+}
+
+static off_t
+file_size(uint64_t num)
+{
+	char name[SEG_NAME_LEN + 1];
+	struct stat st;
+
+	seg_name(num, name);
+	if (fstatat(T.dirfd, name, &st, 0) != 0)
+		return -1;
+	return st.st_size;
+}
+
+/* Messages 1..30, some finished, some with outcomes; many segments. */
+static void
+write_mixed(void)
+{
+	uint64_t q;
+
+	for (q = 1; q <= 30; q++) {
+		put_message(q, 1 + (uint32_t)(q % 3));
+		if (q % 5 == 0)
+			put_outcome(q, 0, REC_OUT_SENT);
+		if (q % 7 == 0)
+			put_outcome(q, 0, REC_OUT_DEFERRED);
+		if (q % 4 == 0)
+			put_done(q);
+		if (q % 3 == 0)
+			wait_idle();
+	}
+	wait_idle();
+}
+
+static void
+test_roundtrip(void)
+{
+	struct recovery r;
+	struct qmsg *m;
+	uint64_t q, *nums;
+	size_t n, i, nlive = 0;
+	const struct done *d;
+
+	setup(SEG_SIZE);
+	write_mixed();
+	/* Every commit came back written and synced. */
+	for (q = 1; q <= 30; q++) {
+		d = find_done(REC_COMMIT, q);
+		CU_ASSERT_FATAL(d != NULL);
+		CU_ASSERT_EQUAL(d->error, 0);
+		CU_ASSERT(d->seq <= d->synced_seq);
+	}
+	/* Rotation: several segments, none larger than its size. */
+	CU_ASSERT_FATAL(seg_list(T.dirfd, &nums, &n) == 0);
+	CU_ASSERT(n > 3);
+	for (i = 0; i < n; i++) {
+		CU_ASSERT(file_size(nums[i]) <= SEG_SIZE);
+	}
+	free(nums);
+	iothread_stop(T.io);
+	T.io = NULL;
+
+	recover(&r);
+	for (q = 1; q <= 30; q++) {
+		m = find_live(&r, q);
+		if (q % 4 == 0) {
+			CU_ASSERT(m == NULL);
+			continue;
+		}
+		nlive++;
+		CU_ASSERT_FATAL(m != NULL);
+		CU_ASSERT_STRING_EQUAL(m->sender, "sender@example.test");
+		CU_ASSERT_EQUAL(m->nrcpt, 1 + q % 4);
+		CU_ASSERT_EQUAL(m->nchunk, 1 + q % 3);
+		CU_ASSERT_EQUAL(m->arrival, 1700000000 + (time_t)q);
+		if (q % 7 == 0) {
+			CU_ASSERT_EQUAL(m->rcpt[0].state, RS_PENDING);
+			CU_ASSERT_EQUAL(m->rcpt[0].attempts, 2);
+			CU_ASSERT_EQUAL(m->rcpt[0].next_try, 1700009999);
+			CU_ASSERT_STRING_EQUAL(m->rcpt[0].reason, "no route");
+		} else if (q % 5 == 0) {
+			CU_ASSERT_EQUAL(m->rcpt[0].state, RS_SENT);
+		}
+		check_content(m);
+	}
+	CU_ASSERT_EQUAL(r.nlive, nlive);
+	CU_ASSERT_EQUAL(r.lost, 0);
+	CU_ASSERT_EQUAL(r.damaged, 0);
+	CU_ASSERT_EQUAL(r.skipped_bytes, 0);
+	CU_ASSERT_EQUAL(r.done, 7);
+	CU_ASSERT_EQUAL(r.max_qid, 30);
+	/* Live messages come back in commit order. */
+	q = 0;
+	TAILQ_FOREACH(m, &r.live, all) {
+		CU_ASSERT(m->id > q);
+		q = m->id;
+	}
+	/* The last segment was cut to its records (no preallocated rest). */
+	CU_ASSERT(file_size(r.last_seg) < SEG_SIZE);
+	recovery_free(&r);
+	teardown();
+}
+
+/* Cut the last segment at every 7th offset inside its last commit. */
+static void
+test_torn_tail(void)
+{
+	struct recovery r;
+	const struct done *d;
+	char name[SEG_NAME_LEN + 1], path[128];
+	uint64_t seg, cut, end;
+	int fd;
+
+	setup(SEG_SIZE);
+	write_mixed();
+	put_message(31, 2);
+	wait_idle();
+	iothread_stop(T.io);
+	T.io = NULL;
+	d = find_done(REC_COMMIT, 31);
+	CU_ASSERT_FATAL(d != NULL);
+	seg = d->seg;
+	end = d->off + REC_HDR_SIZE + 10;
+	seg_name(seg, name);
+	snprintf(path, sizeof(path), "%s/%s", T.dir, name);
+	/* Keep a copy to cut again and again. */
+	for (cut = d->off + 1; cut < end; cut += 3) {
+		char cmd[300];
+
+		snprintf(cmd, sizeof(cmd), "cp %s %s.orig", path, path);
+		CU_ASSERT_FATAL(system(cmd) == 0);
+		fd = open(path, O_RDWR);
+		CU_ASSERT_FATAL(fd >= 0);
+		CU_ASSERT(ftruncate(fd, (off_t)cut) == 0);
+		close(fd);
+
+		recover(&r);
+		CU_ASSERT(find_live(&r, 31) == NULL);
+		CU_ASSERT(find_live(&r, 29) != NULL);
+		CU_ASSERT_EQUAL(r.lost, 0);
+		CU_ASSERT_EQUAL(r.damaged, 0);
+		CU_ASSERT_EQUAL(r.garbage, 1);	/* 31's data, no commit */
+		CU_ASSERT(r.torn_bytes > 0);
+		CU_ASSERT_EQUAL(file_size(seg), (off_t)d->off);
+		recovery_free(&r);
+		/* Once cut, the next recovery finds nothing torn. */
+		recover(&r);
+		CU_ASSERT_EQUAL(r.torn_bytes, 0);
+		recovery_free(&r);
+
+		snprintf(cmd, sizeof(cmd), "mv %s.orig %s", path, path);
+		CU_ASSERT_FATAL(system(cmd) == 0);
+	}
+	teardown();
+}
+
+/* A flipped byte in a data record of an earlier segment. */
+static void
+test_corruption_middle(void)
+{
+	struct recovery r;
+	const struct done *d;
+	char name[SEG_NAME_LEN + 1];
+	unsigned char c;
+	uint64_t q;
+	int fd;
+
+	setup(SEG_SIZE);
+	write_mixed();
+	iothread_stop(T.io);
+	T.io = NULL;
+	d = find_done(REC_DATA, 10);
+	CU_ASSERT_FATAL(d != NULL);
+	seg_name(d->seg, name);
+	fd = openat(T.dirfd, name, O_RDWR);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT(pread(fd, &c, 1, (off_t)d->off + REC_HDR_SIZE + 50) == 1);
+	c ^= 0x01;
+	CU_ASSERT(pwrite(fd, &c, 1, (off_t)d->off + REC_HDR_SIZE + 50) == 1);
+	close(fd);
+
+	recover(&r);
+	CU_ASSERT(find_live(&r, 10) == NULL);
+	CU_ASSERT_EQUAL(r.lost, 1);
+	CU_ASSERT_EQUAL(r.damaged, 1);
+	for (q = 1; q <= 30; q++) {
+		if (q != 10 && q % 4 != 0)
+			CU_ASSERT(find_live(&r, q) != NULL);
+	}
+	CU_ASSERT_EQUAL(r.torn_bytes, 0);
+	recovery_free(&r);
+
+	/* A garbled header there is skipped by resync: same verdict. */
+	fd = openat(T.dirfd, name, O_RDWR);
+	CU_ASSERT_FATAL(fd >= 0);
+	c ^= 0x01;
+	CU_ASSERT(pwrite(fd, &c, 1, (off_t)d->off + REC_HDR_SIZE + 50) == 1);
+	c = 0xff;
+	CU_ASSERT(pwrite(fd, &c, 1, (off_t)d->off + 9) == 1);
+	close(fd);
+	recover(&r);
+	CU_ASSERT(find_live(&r, 10) == NULL);
+	CU_ASSERT_EQUAL(r.lost, 1);
+	CU_ASSERT(r.skipped_bytes > 0);
+	CU_ASSERT(find_live(&r, 11) != NULL);
+	recovery_free(&r);
+	teardown();
+}
+
+/*
+ * The power-cut simulation: whatever was synced survives, whatever was
+ * only written is gone, and recovery finds a clean log.
+ */
+static void
+test_power_cut(void)
+{
+	struct recovery r;
+	const struct done *d;
+	uint64_t size, q;
+
+	setup(SEG_SIZE);
+	write_mixed();
+	put_message(40, 1);
+	wait_idle();
+	/* Written, never synced: a transaction and an outcome. */
+	put_data(41, 2, &size);
+	put_outcome(40, 0, REC_OUT_SENT);
+	wait_idle();
+	d = find_done(REC_DATA, 41);
+	CU_ASSERT_FATAL(d != NULL);
+	CU_ASSERT(d->seq > d->synced_seq);
+	iothread_power_cut(T.io, 0);
+	iothread_halt(T.io);
+	T.io = NULL;
+
+	recover(&r);
+	for (q = 1; q <= 30; q++) {
+		if (q % 4 != 0)
+			CU_ASSERT(find_live(&r, q) != NULL);
+	}
+	CU_ASSERT_FATAL(find_live(&r, 40) != NULL);
+	/* The unsynced outcome is gone: 40 is delivered again. */
+	CU_ASSERT_EQUAL(find_live(&r, 40)->rcpt[0].state, RS_PENDING);
+	CU_ASSERT_EQUAL(r.garbage, 0);
+	CU_ASSERT_EQUAL(r.torn_bytes, 0);
+	CU_ASSERT_EQUAL(r.lost, 0);
+	recovery_free(&r);
+	teardown();
+}
+
+/*
+ * A failed fdatasync: the commit in that batch fails, older unsynced
+ * records of the segment are reported untrusted, the segment is cut back
+ * and closed, and writing goes on in a new segment.
+ */
+static void
+test_failed_sync(void)
+{
+	struct recovery r;
+	const struct done *a, *bd, *bc, *c;
+	uint64_t size;
+	size_t i;
+	int untrusted = 0;
+
+	setup(1024 * 1024);
+	put_message(1, 2);
+	wait_idle();
+	a = find_done(REC_COMMIT, 1);
+	CU_ASSERT_FATAL(a != NULL && a->error == 0);
+	put_data(2, 2, &size);
+	wait_idle();
+	iothread_inject(T.io, 0, EIO);
+	put_commit(2, 2, size, 1);
+	wait_idle();
+	bd = find_done(REC_DATA, 2);
+	bc = find_done(REC_COMMIT, 2);
+	CU_ASSERT_FATAL(bd != NULL && bc != NULL);
+	CU_ASSERT_EQUAL(bd->error, 0);		/* written, then lost */
+	CU_ASSERT_EQUAL(bc->error, EIO);
+	for (i = 0; i < T.ndone; i++)
+		if (T.done[i].kind == IO_EV_UNTRUSTED) {
+			untrusted++;
+			CU_ASSERT_EQUAL(T.done[i].segno, a->seg);
+			/* Lost from the end of message 1's commit on. */
+			CU_ASSERT(T.done[i].from <= bd->off);
+			CU_ASSERT(T.done[i].from > a->off);
+			CU_ASSERT_EQUAL(T.done[i].error, EIO);
+		}
+	CU_ASSERT_EQUAL(untrusted, 1);
+	/* The segment was cut back to what was synced. */
+	CU_ASSERT(file_size(a->seg) <= (off_t)bd->off);
+
+	put_message(3, 1);
+	wait_idle();
+	c = find_done(REC_COMMIT, 3);
+	CU_ASSERT_FATAL(c != NULL);
+	CU_ASSERT_EQUAL(c->error, 0);
+	CU_ASSERT(c->seg > a->seg);
+	CU_ASSERT(c->seq > bc->seq);
+	iothread_stop(T.io);
+	T.io = NULL;
+
+	recover(&r);
+	CU_ASSERT(find_live(&r, 1) != NULL);
+	CU_ASSERT(find_live(&r, 2) == NULL);
+	CU_ASSERT(find_live(&r, 3) != NULL);
+	CU_ASSERT_EQUAL(r.lost, 0);
+	CU_ASSERT_EQUAL(r.damaged, 0);
+	CU_ASSERT_EQUAL(r.skipped_bytes + r.corrupt_tail, 0);
+	recovery_free(&r);
+	teardown();
+}
+
+/* A failed write (ENOSPC): the batch fails with that errno. */
+static void
+test_failed_write(void)
+{
+	struct recovery r;
+	const struct done *c;
+
+	setup(1024 * 1024);
+	put_message(1, 1);
+	wait_idle();
+	iothread_inject(T.io, ENOSPC, 0);
+	put_commit(2, 0, 0, 1);
+	wait_idle();
+	c = find_done(REC_COMMIT, 2);
+	CU_ASSERT_FATAL(c != NULL);
+	CU_ASSERT_EQUAL(c->error, ENOSPC);
+	put_message(3, 1);
+	wait_idle();
+	CU_ASSERT_EQUAL(find_done(REC_COMMIT, 3)->error, 0);
+	iothread_stop(T.io);
+	T.io = NULL;
+	recover(&r);
+	CU_ASSERT(find_live(&r, 1) != NULL);
+	CU_ASSERT(find_live(&r, 2) == NULL);
+	CU_ASSERT(find_live(&r, 3) != NULL);
+	CU_ASSERT_EQUAL(r.lost + r.damaged, 0);
+	recovery_free(&r);
+	teardown();
+}
+
+/* A record larger than a segment can hold is refused, not written. */
+static void
+test_too_big(void)
+{
+	struct rec_buf b = { 0 };
+	unsigned char big[5000];
+
+	setup(4096);
+	memset(big, 'x', sizeof(big));
+	rec_data_encode(&b, 0, big, sizeof(big));
+	append(REC_DATA, 1, &b, 1);
+	wait_idle();
+	CU_ASSERT_EQUAL(find_done(REC_DATA, 1)->error, EFBIG);
+	teardown();
+}
+
+/* Unlinking a segment: refused for the one being written. */
+static void
+test_unlink(void)
+{
+	const struct done *c1, *c2;
+	struct io_req *r;
+	uint64_t q;
+
+	setup(SEG_SIZE);
+	for (q = 1; q <= 12; q++)
+		put_message(q, 2);
+	wait_idle();
+	c1 = find_done(REC_COMMIT, 1);
+	c2 = find_done(REC_COMMIT, 12);
+	CU_ASSERT_FATAL(c1 != NULL && c2 != NULL && c1->seg < c2->seg);
+	r = io_req_new(IO_UNLINK);
+	r->segno = c1->seg;
+	iothread_submit(T.io, r);
+	r = io_req_new(IO_UNLINK);
+	r->segno = c2->seg;
+	iothread_submit(T.io, r);
+	wait_idle();
+	CU_ASSERT(file_size(c1->seg) < 0);
+	CU_ASSERT(file_size(c2->seg) > 0);
+	CU_ASSERT_EQUAL(T.done[T.ndone - 1].error, EBUSY);
+	teardown();
+}
+
+/* Garbage after the last record of a segment that is not the last. */
+static void
+test_corrupt_tail_not_last(void)
+{
+	struct recovery r;
+	const struct done *d;
+	char name[SEG_NAME_LEN + 1];
+	unsigned char junk[64];
+	off_t before;
+	int fd;
+
+	setup(SEG_SIZE);
+	write_mixed();
+	iothread_stop(T.io);
+	T.io = NULL;
+	d = find_done(REC_COMMIT, 2);
+	CU_ASSERT_FATAL(d != NULL);
+	seg_name(d->seg, name);
+	memset(junk, 0x5a, sizeof(junk));
+	fd = openat(T.dirfd, name, O_RDWR);
+	CU_ASSERT_FATAL(fd >= 0);
+	before = lseek(fd, 0, SEEK_END);
+	CU_ASSERT(pwrite(fd, junk, sizeof(junk), SEG_SIZE - 64) == 64);
+	close(fd);
+	recover(&r);
+	/* Counted from the end of the last record to the last junk byte. */
+	CU_ASSERT(r.corrupt_tail >= 64);
+	CU_ASSERT(r.corrupt_tail < SEG_SIZE);
+	CU_ASSERT_EQUAL(r.torn_bytes, 0);
+	CU_ASSERT_EQUAL(r.lost, 0);
+	/* Not the last segment: nothing is cut there. */
+	CU_ASSERT_EQUAL(file_size(d->seg), before);
+	recovery_free(&r);
+	teardown();
+}
+
+static CU_TestInfo tests[] = {
+	{ "write, rotate, recover", test_roundtrip },
+	{ "torn tail of the last segment", test_torn_tail },
+	{ "corruption in an earlier segment", test_corruption_middle },
+	{ "power cut keeps what was synced", test_power_cut },
+	{ "failed fdatasync", test_failed_sync },
+	{ "failed write (ENOSPC)", test_failed_write },
+	{ "record too big for a segment", test_too_big },
+	{ "unlink refuses the current segment", test_unlink },
+	{ "corrupt tail of an earlier segment", test_corrupt_tail_not_last },
+	CU_TEST_INFO_NULL
+};
+
+UNIT_MAIN("recovery", tests)
