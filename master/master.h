@@ -20,7 +20,7 @@
 
 #define MASTER_BACKOFF_MIN	1	/* seconds before the first restart */
 #define MASTER_BACKOFF_MAX	60	/* longest wait between restarts */
-#define MASTER_STABLE_SECS	60	/* a run this long resets the back-off */
+#define MASTER_STABLE_SECS	60	/* a run this long resets back-off */
 #define MASTER_STOP_SMTPD_SECS	10	/* smtpd's grace before the rest stop */
 #define MASTER_STOP_REST_SECS	20	/* then SIGKILL for whoever is left */
 #define MASTER_CONFIG_MAX	(IPC_MAX_PAYLOAD - 8192)
@@ -31,14 +31,18 @@ struct master_opts {
 	int		 debug;		/* -v */
 };
 
+struct master;
+
 /* One child role: at most one process of it runs at a time. */
 struct proc {
+	struct master	*m;
 	enum proc_role	 role;
 	pid_t		 pid;		/* 0 when not running */
 	struct ipc_chan	*chan;		/* NULL once closed */
-	time_t		 started;
+	time_t		 started;	/* monotonic seconds */
 	int		 backoff;	/* seconds before the next restart */
 	struct event	*restart_ev;
+	time_t		 restart_at;	/* monotonic, while restart_ev waits */
 	int		 ready;		/* sent IMSG_READY */
 };
 
@@ -54,11 +58,12 @@ struct master {
 	struct event_base	*base;
 	char			 exe[PATH_MAX];	/* re-executed for children */
 	char			*config_path;	/* absolute */
-	char			*config_text;	/* validated text sent to kids */
+	char			*config_text;	/* validated, sent to kids */
 	struct config		*cfg;
 	int			 foreground;
 	int			 debug;
 	int			 as_root;
+	time_t			 started;	/* monotonic seconds */
 
 	/* who owns the spool and runs the unprivileged children */
 	uid_t			 owner_uid;
@@ -92,8 +97,15 @@ int	master_reload(struct master *, char **errs);
 void	master_stop(struct master *);
 /* Called by proc.c once every child has gone during a stop. */
 void	master_exit(struct master *) __attribute__((noreturn));
+/* proc.c reports the end of smtpd or of the last child during a stop. */
+void	master_child_gone(struct master *);
+/* Monotonic seconds, for uptimes and back-off. */
+time_t	master_now(void);
 
 /* check.c: what config_parse cannot see (tables, addresses, users). */
+/* Append one formatted line to the malloc'd error text *errs. */
+void	master_errf(char **errs, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
 int	master_check_config(const struct config *, int as_root, char **errs);
 /* Load a file and run every check; prints nothing. */
 struct config	*master_load_config(const char *path, int as_root,
@@ -107,6 +119,8 @@ void	spool_cleanup(struct master *);
 
 /* listen.c: the listening sockets the master owns. */
 int	listen_inet_open(struct master *, char *err, size_t errlen);
+/* One listening TCP socket for "addr:port"; -1 with err on failure. */
+int	listen_inet_socket(const char *spec, char *err, size_t errlen);
 int	listen_unix_open(const char *path, mode_t mode, uid_t, gid_t,
 	    int as_root, char *err, size_t errlen);
 /* Split "addr:port" or "[v6]:port"; fills a sockaddr; -1 when invalid. */
@@ -116,6 +130,8 @@ int	listen_parse_addr(const char *spec, struct sockaddr_storage *,
 /* proc.c: the process table. */
 void	proc_init(struct master *);
 void	proc_start_all(struct master *);
+/* After a reload that changed inet_interfaces: the new set to smtpd. */
+void	proc_send_inet_listens(struct master *);
 void	proc_reap(struct master *);
 void	proc_send_config(struct master *, struct proc *);
 void	proc_stop_role(struct master *, enum proc_role);

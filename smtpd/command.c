@@ -504,13 +504,18 @@ cmd_ends_group(int verb)
 	return 0;
 }
 
-/* Count a final reply for the disconnect line and the error limit. */
+/*
+ * Count a final reply for the disconnect line and the error limit.  The
+ * limit is on errors in a row: a client that checks many addresses and
+ * gets a good reply in between is slow, not lost.
+ */
 static void
 cmd_count(struct smtp_state *st, int verb, int code)
 {
-	if (code >= 200 && code < 400)
+	if (code >= 200 && code < 400) {
 		st->ok[verb]++;
-	else if (code >= 500)
+		st->errors = 0;
+	} else if (code >= 500)
 		st->errors++;
 }
 

@@ -15,7 +15,7 @@
 #define SMTP_HELO_MAX	255
 #define SMTP_ADDR_MAX	512	/* a formatted address, with room */
 #define SMTP_REPLY_MAX	1024
-#define SMTP_ERROR_MAX	20	/* client errors before we hang up */
+#define SMTP_ERROR_MAX	20	/* client errors in a row: hang up */
 
 enum smtp_helo {
 	SMTP_HELO_NONE = 0,
@@ -79,7 +79,7 @@ struct smtp_state {
 	/* for the disconnect log line */
 	unsigned		 total[VERB_COUNT];
 	unsigned		 ok[VERB_COUNT];
-	unsigned		 errors;
+	unsigned		 errors;	/* since the last success */
 };
 
 struct cmd_reply {

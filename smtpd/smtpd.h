@@ -45,6 +45,7 @@ struct smtpd {
 	struct ipc_chan		*queue;		/* NULL while there is none */
 	struct ipc_chan		*policy;
 	unsigned		 queue_gen;	/* bumped per queue channel */
+	unsigned		 policy_gen;	/* bumped per policy channel */
 
 	struct smtpd_listeners	 listeners;
 	struct smtpd_sessions	 sessions;

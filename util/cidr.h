@@ -19,5 +19,13 @@ void			 cidr_free(struct cidr_table *);
 /* Value of the first line matching the textual address, or NULL. */
 const char		*cidr_lookup(const struct cidr_table *,
 			    const char *addr);
+/*
+ * Give every value to ok(), in order; the first one it refuses (-1, with
+ * a reason in why) is reported as "path:line: reason" in err and -1 is
+ * returned.  0 when every value is accepted.
+ */
+int			 cidr_check_values(const struct cidr_table *,
+			    int (*ok)(const char *value, char *why,
+			    size_t whylen), char *err, size_t errlen);
 
 #endif

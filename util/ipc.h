@@ -160,6 +160,16 @@ const void	*ipc_get_data(struct ipc_reader *, size_t *len);
 int		 ipc_get_fd(struct ipc_reader *);
 void		 ipc_get_end(struct ipc_reader *);
 
+/*
+ * Read one whole frame from a descriptor without an event loop (a child's
+ * first message, before its loop runs): waits as long as it takes.  The
+ * payload is malloc'd into *payload for the caller to free, and rd reads
+ * from it.  End of file or a garbled header is fatal, naming peer.
+ */
+void		 ipc_read_blocking(int fd, const char *peer,
+		    struct ipc_hdr *hdr, unsigned char **payload,
+		    struct ipc_reader *rd);
+
 const char	*ipc_type_name(uint16_t);
 const char	*proc_role_name(enum proc_role);
 

@@ -223,6 +223,19 @@ data_out(void *arg, const char *p, size_t len)
 	return 0;
 }
 
+/* The end of data: a line ending if the content lacks one, then ".". */
+static int
+data_end(struct conn *c)
+{
+	if (!c->bol && data_out(c, "\r\n", 2) == -1)
+		return -1;
+	if (c->wlen + 3 > sizeof(c->wbuf) && flush_data(c) == -1)
+		return -1;
+	memcpy(c->wbuf + c->wlen, ".\r\n", 3);
+	c->wlen += 3;
+	return flush_data(c);
+}
+
 static int
 has_8bit(const struct sm_msg *m)
 {
@@ -341,7 +354,7 @@ content(struct conn *c, const struct config *cfg, const struct sm_msg *m)
 	c->wlen = 0;
 	c->timeout = (int)cfg->smtp_data_block_timeout;
 	if (sm_msg_walk(m, data_out, c) == -1 ||
-	    data_out(c, ".\r\n", 3) == -1 || flush_data(c) == -1)
+	    data_end(c) == -1)
 		return SM_FALLBACK;
 	if (c->verbose)
 		fprintf(stderr, ">>> (%zu bytes of content)\n>>> .\n",

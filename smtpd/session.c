@@ -1,0 +1,1053 @@
+/*
+ * One SMTP session: the client's bytes in through a bufferevent, command
+ * lines to the parser, MAIL and RCPT to the policy process, DATA streamed
+ * to the queue in chunks, and every reply back to the client.  A session
+ * waiting for another process reads no further command: what the client
+ * pipelined stays buffered and runs, in order, once the answer is in.
+ * Nothing is acknowledged with 250 before the queue said so.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "header.h"
+#include "ipc.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#include "smtpd/command.h"
+#include "smtpd/data.h"
+#include "smtpd/smtpd.h"
+
+/* Client bytes buffered while a session waits for another process. */
+#define SESSION_INPUT_MAX	(256 * 1024)
+#define SESSION_ADDR_MAX	64
+#define SESSION_NAME_MAX	(SESSION_ADDR_MAX + 8)
+#define SESSION_QID_MAX		32
+#define SESSION_LOG_MAX		600	/* an escaped field in a log line */
+
+enum session_state {
+	S_CMD = 0,	/* reading command lines */
+	S_POLICY,	/* MAIL or RCPT: waiting for the verdict */
+	S_QID,		/* DATA: waiting for the queue's go-ahead */
+	S_DATA,		/* reading the content */
+	S_RESULT,	/* end of data: waiting for the queue's answer */
+	S_CLOSING,	/* the last reply drains, then the session ends */
+};
+
+struct session {
+	TAILQ_ENTRY(session)	 entry;
+	RB_ENTRY(session)	 wait_entry;
+	uint64_t		 wait_id;	/* query or txn, when waiting */
+	int			 waiting;	/* in smtpd.waits */
+	int			 freeing;
+
+	struct smtpd_conf	*conf;
+	struct bufferevent	*bev;
+	int			 kind;		/* LISTEN_* */
+	int			 state;		/* enum session_state */
+	char			 addr[SESSION_ADDR_MAX];  /* numeric, or "" */
+	char			 name[SESSION_NAME_MAX];  /* for the log */
+	uint32_t		 local_uid;	/* IPC_UID_NONE for inet */
+	struct smtp_state	 st;
+	int			 discarding;	/* the rest of a long line */
+	int			 eof;		/* the client sends no more */
+	int			 last_verb;	/* last command; -1, -2: none, dot */
+
+	struct event		*policy_ev;
+	unsigned		 policy_gen;
+
+	/* the transaction with the queue */
+	unsigned		 txn_gen;
+	int			 txn_lost;	/* queue gone: 451 at the end */
+	char			 qid[SESSION_QID_MAX];
+	struct data_sm		 dsm;
+	unsigned char		*chunk;
+	size_t			 chunk_len;
+	uint64_t		 txn_size;	/* bytes sent to the queue */
+};
+
+static int	wait_cmp(struct session *, struct session *);
+RB_GENERATE_INTERNAL(smtpd_waits, session, wait_entry, wait_cmp,
+    __attribute__((unused)) static)
+
+static void	session_process(struct session *);
+static void	session_final(struct session *, int, int, const char *,
+		    size_t);
+
+static int
+wait_cmp(struct session *a, struct session *b)
+{
+	if (a->wait_id < b->wait_id)
+		return -1;
+	return a->wait_id > b->wait_id;
+}
+
+static void
+wait_insert(struct session *s, uint64_t id)
+{
+	s->wait_id = id;
+	if (RB_INSERT(smtpd_waits, &smtpd.waits, s) != NULL)
+		panic("smtpd: correlation id %llu used twice",
+		    (unsigned long long)id);
+	s->waiting = 1;
+}
+
+static void
+wait_remove(struct session *s)
+{
+	if (!s->waiting)
+		return;
+	RB_REMOVE(smtpd_waits, &smtpd.waits, s);
+	s->waiting = 0;
+}
+
+static struct session *
+wait_find(uint64_t id)
+{
+	struct session key;
+
+	key.wait_id = id;
+	return RB_FIND(smtpd_waits, &smtpd.waits, &key);
+}
+
+static const struct config *
+session_cfg(const struct session *s)
+{
+	return s->conf->cfg;
+}
+
+static void
+session_write(struct session *s, const char *text, size_t len)
+{
+	if (bufferevent_write(s->bev, text, len) != 0)
+		log_warn("smtpd: cannot buffer a reply to %s", s->name);
+}
+
+static void
+session_printf(struct session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+session_printf(struct session *s, const char *fmt, ...)
+{
+	char buf[SMTP_REPLY_MAX];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(buf)) {
+		/* Keep the reply one well-formed line. */
+		n = sizeof(buf) - 1;
+		buf[n - 2] = '\r';
+		buf[n - 1] = '\n';
+	}
+	session_write(s, buf, (size_t)n);
+}
+
+/* A reply text from another process, kept on one line. */
+static void
+session_clean(char *out, size_t outlen, const char *text)
+{
+	size_t i;
+
+	strlcpy(out, text, outlen);
+	for (i = 0; out[i] != '\0'; i++)
+		if ((unsigned char)out[i] < ' ' || out[i] == 0x7f)
+			out[i] = ' ';
+}
+
+static void
+session_set_timeout(struct session *s, int64_t secs)
+{
+	struct timeval rd = { (time_t)secs, 0 };
+	struct timeval wr = { (time_t)session_cfg(s)->smtpd_timeout, 0 };
+
+	bufferevent_set_timeouts(s->bev, secs > 0 ? &rd : NULL,
+	    wr.tv_sec > 0 ? &wr : NULL);
+}
+
+/* Where the session is, for "lost connection after X" lines. */
+static const char *
+session_stage(const struct session *s)
+{
+	if (s->state == S_DATA)
+		return "DATA";
+	if (s->last_verb == -1)
+		return "CONNECT";
+	if (s->last_verb == -2)
+		return "END-OF-MESSAGE";
+	return cmd_verb_name(s->last_verb);
+}
+
+/* --- the end of a session ------------------------------------------- */
+
+static void
+session_free(struct session *s)
+{
+	char counts[512];
+
+	cmd_counts(&s->st, counts, sizeof(counts));
+	log_info("disconnect from %s %s", s->name, counts);
+	wait_remove(s);
+	TAILQ_REMOVE(&smtpd.sessions, s, entry);
+	smtpd.nsessions--;
+	bufferevent_free(s->bev);
+	if (s->policy_ev != NULL)
+		event_free(s->policy_ev);
+	cmd_state_free(&s->st);
+	smtpd_conf_unref(s->conf);
+	free(s->chunk);
+	free(s);
+	smtpd_session_gone();
+}
+
+static void
+session_free_cb(evutil_socket_t fd, short what, void *arg)
+{
+	session_free(arg);
+}
+
+/* Free from the event loop: callers up the stack may still hold s. */
+static void
+session_free_later(struct session *s)
+{
+	struct timeval tv = { 0, 0 };
+
+	if (s->freeing)
+		return;
+	s->freeing = 1;
+	s->state = S_CLOSING;
+	bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+	if (event_base_once(smtpd.base, -1, EV_TIMEOUT, session_free_cb, s,
+	    &tv) != 0)
+		fatal("smtpd: event_base_once failed");
+}
+
+/* Forget the query or transaction in flight; the queue is told. */
+static void
+session_forget(struct session *s)
+{
+	wait_remove(s);
+	if ((s->state == S_QID || s->state == S_DATA) && !s->txn_lost &&
+	    smtpd.queue != NULL && s->txn_gen == smtpd.queue_gen)
+		ipc_send_empty(smtpd.queue, IMSG_MSG_ABORT, s->wait_id);
+	s->txn_lost = 0;
+	free(s->chunk);
+	s->chunk = NULL;
+	s->chunk_len = 0;
+}
+
+/* End the session once what was written has gone out. */
+static void
+session_close(struct session *s)
+{
+	if (s->state == S_CLOSING)
+		return;
+	session_forget(s);
+	s->state = S_CLOSING;
+	bufferevent_disable(s->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+		session_free_later(s);
+}
+
+static void
+session_goodbye(struct session *s)
+{
+	session_printf(s, "421 4.3.2 %s Service shutting down\r\n",
+	    session_cfg(s)->myhostname);
+	session_close(s);
+}
+
+/* In the middle of something the client should be let finish. */
+static int
+session_busy(const struct session *s)
+{
+	return s->state == S_POLICY || s->state == S_QID ||
+	    s->state == S_DATA || s->state == S_RESULT || s->st.has_mail;
+}
+
+/* --- replies ------------------------------------------------------------ */
+
+/*
+ * The final reply of a command: the session reads commands again.  A
+ * network client that sent more before this reply without the right to
+ * pipeline (no EHLO, or after a verb that must end a group) is cut off.
+ * Local submissions are exempt: "sendmail -bs" copies a script's whole
+ * input at once.
+ */
+static void
+session_final(struct session *s, int verb, int check, const char *text,
+    size_t len)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+
+	session_write(s, text, len);
+	if (s->state == S_CLOSING)
+		return;
+	s->state = S_CMD;
+	session_set_timeout(s, session_cfg(s)->smtpd_timeout);
+	if (check && s->kind != LISTEN_SUBMIT &&
+	    evbuffer_get_length(in) > 0 &&
+	    (s->st.helo_mode != SMTP_HELO_EHLO || cmd_ends_group(verb))) {
+		log_info("improper command pipelining after %s from %s",
+		    cmd_verb_name(verb), s->name);
+		session_printf(s, "554 5.5.0 Error: improper use of SMTP "
+		    "command pipelining\r\n");
+		session_close(s);
+		return;
+	}
+	if (smtpd.stopping && !session_busy(s))
+		session_goodbye(s);
+}
+
+static void
+session_final_str(struct session *s, int verb, int check, const char *text)
+{
+	session_final(s, verb, check, text, strlen(text));
+}
+
+static void
+session_reply(struct session *s, const struct cmd_reply *r)
+{
+	session_final(s, r->verb, 1, r->text, r->len);
+}
+
+/* Log a refused MAIL or RCPT. */
+static void
+session_log_reject(struct session *s, const struct cmd_reply *r)
+{
+	char text[SESSION_LOG_MAX], from[SESSION_LOG_MAX];
+	char to[SESSION_LOG_MAX];
+	size_t len = r->len;
+
+	while (len > 0 && (r->text[len - 1] == '\r' ||
+	    r->text[len - 1] == '\n'))
+		len--;
+	log_escape(text, sizeof(text), r->text, len);
+	if (r->verb == VERB_RCPT) {
+		log_escape(from, sizeof(from), s->st.sender,
+		    strlen(s->st.sender));
+		log_escape(to, sizeof(to), s->st.pending,
+		    strlen(s->st.pending));
+		log_info("NOQUEUE: reject: RCPT from %s: %s; from=<%s> "
+		    "to=<%s>", s->name, text, from, to);
+	} else {
+		log_escape(from, sizeof(from), s->st.pending,
+		    strlen(s->st.pending));
+		log_info("NOQUEUE: reject: MAIL from %s: %s; from=<%s>",
+		    s->name, text, from);
+	}
+}
+
+/* --- policy queries ------------------------------------------------- */
+
+static void
+session_policy_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	struct cmd_reply r;
+
+	if (s->state != S_POLICY)
+		return;
+	wait_remove(s);
+	log_warn("smtpd: no policy verdict in time for %s",
+	    s->name);
+	cmd_policy_unavailable(&s->st, &r);
+	session_reply(s, &r);
+	session_process(s);
+}
+
+static void
+session_policy_query(struct session *s, int action)
+{
+	struct timeval tv = { (time_t)session_cfg(s)->policy_timeout, 0 };
+	struct cmd_reply r;
+	struct ipc_msg *msg;
+	uint64_t id;
+
+	if (smtpd.policy == NULL) {
+		cmd_policy_unavailable(&s->st, &r);
+		session_reply(s, &r);
+		return;
+	}
+	id = smtpd_next_id();
+	if (action == CMD_POLICY_MAIL) {
+		msg = ipc_msg_new(IMSG_POLICY_MAIL, id);
+		ipc_add_str(msg, s->addr);
+		ipc_add_u32(msg, s->local_uid);
+		ipc_add_str(msg, s->st.helo);
+		ipc_add_str(msg, s->st.pending);
+	} else {
+		msg = ipc_msg_new(IMSG_POLICY_RCPT, id);
+		ipc_add_str(msg, s->addr);
+		ipc_add_u32(msg, s->local_uid);
+		ipc_add_str(msg, s->st.sender);
+		ipc_add_str(msg, s->st.pending);
+	}
+	ipc_send(smtpd.policy, msg, IPC_NO_FD);
+	wait_insert(s, id);
+	s->policy_gen = smtpd.policy_gen;
+	s->state = S_POLICY;
+	if (s->policy_ev == NULL &&
+	    (s->policy_ev = evtimer_new(smtpd.base, session_policy_timeout,
+	    s)) == NULL)
+		fatal("smtpd: evtimer_new failed");
+	if (tv.tv_sec <= 0)
+		tv.tv_sec = 1;
+	evtimer_add(s->policy_ev, &tv);
+}
+
+/* The policy answered a MAIL or RCPT query. */
+void
+session_policy_verdict(uint64_t id, uint32_t code, const char *text,
+    const char *sender)
+{
+	struct session *s = wait_find(id);
+	struct cmd_reply r;
+
+	if (s == NULL)
+		return;		/* late: the session gave up or went */
+	if (s->state != S_POLICY) {
+		log_warn("smtpd: policy verdict for a session that asked "
+		    "none (id %llu)", (unsigned long long)id);
+		return;
+	}
+	wait_remove(s);
+	evtimer_del(s->policy_ev);
+	cmd_verdict(&s->st, code, text, sender, &r);
+	if (r.code != 250)
+		session_log_reject(s, &r);
+	session_reply(s, &r);
+	session_process(s);
+}
+
+/* Queries on a lost policy channel get 451 4.3.0. */
+void
+session_policy_lost(void)
+{
+	struct session *s, *next;
+	struct cmd_reply r;
+
+	TAILQ_FOREACH_SAFE(s, &smtpd.sessions, entry, next) {
+		if (s->state != S_POLICY || (smtpd.policy != NULL &&
+		    s->policy_gen == smtpd.policy_gen))
+			continue;
+		wait_remove(s);
+		evtimer_del(s->policy_ev);
+		cmd_policy_unavailable(&s->st, &r);
+		session_reply(s, &r);
+		session_process(s);
+	}
+}
+
+/* --- the transaction with the queue ------------------------------------ */
+
+static int
+session_queue_ok(const struct session *s)
+{
+	return !s->txn_lost && smtpd.queue != NULL &&
+	    s->txn_gen == smtpd.queue_gen;
+}
+
+static void
+session_chunk_flush(struct session *s)
+{
+	struct ipc_msg *msg;
+
+	if (s->chunk_len == 0)
+		return;
+	if (session_queue_ok(s)) {
+		msg = ipc_msg_new(IMSG_MSG_CHUNK, s->wait_id);
+		ipc_add_data(msg, s->chunk, s->chunk_len);
+		ipc_send(smtpd.queue, msg, IPC_NO_FD);
+		smtpd_throttle_check();
+	}
+	s->txn_size += s->chunk_len;
+	s->chunk_len = 0;
+}
+
+static void
+session_chunk_add(struct session *s, const void *p, size_t len)
+{
+	if (SMTPD_CHUNK_MAX - s->chunk_len < len + DATA_OUT_SLACK)
+		session_chunk_flush(s);
+	if (SMTPD_CHUNK_MAX - s->chunk_len < len)
+		panic("smtpd: %zu header bytes do not fit a chunk", len);
+	memcpy(s->chunk + s->chunk_len, p, len);
+	s->chunk_len += len;
+}
+
+static void
+session_data_begin(struct session *s)
+{
+	if (smtpd.queue == NULL) {
+		log_warn("NOQUEUE: DATA from %s: no queue service", s->name);
+		cmd_data_done(&s->st, 0);
+		session_final_str(s, VERB_DATA, 1, "451 4.3.0 Error: queue "
+		    "service unavailable\r\n");
+		return;
+	}
+	wait_insert(s, smtpd_next_id());
+	s->txn_gen = smtpd.queue_gen;
+	s->txn_lost = 0;
+	s->state = S_QID;
+	ipc_send_empty(smtpd.queue, IMSG_MSG_BEGIN, s->wait_id);
+}
+
+/* The queue said go: our own Received: header starts the content. */
+static int
+session_data_start(struct session *s)
+{
+	const struct config *cfg = session_cfg(s);
+	struct received_info ri;
+	struct data_limits lim;
+	char hdr[2048];
+	int n;
+
+	memset(&ri, 0, sizeof(ri));
+	ri.hostname = cfg->myhostname;
+	ri.qid = s->qid;
+	ri.helo = s->st.helo;
+	ri.addr = s->addr;
+	ri.rcpt = s->st.nrcpt == 1 ? s->st.rcpt[0] : NULL;
+	ri.esmtp = s->st.helo_mode == SMTP_HELO_EHLO;
+	ri.local = s->kind == LISTEN_SUBMIT;
+	ri.uid = s->local_uid;
+	ri.when = time(NULL);
+	if ((n = received_header(&ri, hdr, sizeof(hdr))) == -1)
+		return -1;
+
+	memset(&lim, 0, sizeof(lim));
+	lim.size_limit = cfg->message_size_limit > 0 ?
+	    (uint64_t)cfg->message_size_limit : 0;
+	lim.line_limit = cfg->line_length_limit > 0 ?
+	    (uint64_t)cfg->line_length_limit : 0;
+	lim.hop_limit = (int)cfg->hop_limit;
+	lim.normalize = cfg->bare_lf == BARE_LF_NORMALIZE;
+	data_init(&s->dsm, &lim);
+
+	s->chunk = xmalloc(SMTPD_CHUNK_MAX);
+	s->chunk_len = 0;
+	s->txn_size = 0;
+	session_chunk_add(s, hdr, (size_t)n);
+	return 0;
+}
+
+/* The queue's answer to IMSG_MSG_BEGIN: 354 or a refusal. */
+void
+session_queue_qid(uint64_t id, uint32_t code, const char *text,
+    const char *qid)
+{
+	struct session *s = wait_find(id);
+	char clean[SMTP_REPLY_MAX - 8], reply[SMTP_REPLY_MAX];
+	struct evbuffer *in;
+
+	if (s == NULL) {
+		/* The session went before the answer: drop the txn. */
+		if (code == 354 && smtpd.queue != NULL)
+			ipc_send_empty(smtpd.queue, IMSG_MSG_ABORT, id);
+		return;
+	}
+	if (s->state != S_QID)
+		fatal("smtpd: %s for a session not waiting for it",
+		    ipc_type_name(IMSG_MSG_QID));
+	session_clean(clean, sizeof(clean), text);
+	if (code != 354) {
+		wait_remove(s);
+		if (code < 400 || code > 599)
+			code = 451;
+		log_warn("NOQUEUE: DATA from %s: queue refused: %u %s",
+		    s->name, code, clean);
+		cmd_data_done(&s->st, 0);
+		snprintf(reply, sizeof(reply), "%u %s\r\n", code, clean);
+		session_final_str(s, VERB_DATA, 1, reply);
+		return;
+	}
+	strlcpy(s->qid, qid, sizeof(s->qid));
+	if (s->kind == LISTEN_SUBMIT)
+		log_info("%s: client=local, uid=%u", s->qid,
+		    (unsigned)s->local_uid);
+	else
+		log_info("%s: client=%s", s->qid, s->name);
+	if (session_data_start(s) == -1) {
+		log_warn("%s: Received: header does not fit", s->qid);
+		session_forget(s);
+		cmd_data_done(&s->st, 0);
+		session_final_str(s, VERB_DATA, 1, "451 4.3.0 Error: local "
+		    "error in processing\r\n");
+		return;
+	}
+	s->state = S_DATA;
+	session_printf(s, "354 %s\r\n", clean[0] != '\0' ? clean :
+	    "End data with <CR><LF>.<CR><LF>");
+	session_set_timeout(s, session_cfg(s)->smtpd_data_timeout);
+	in = bufferevent_get_input(s->bev);
+	if (s->kind != LISTEN_SUBMIT && evbuffer_get_length(in) > 0) {
+		/* Content before the 354: no network client may do that. */
+		log_info("improper command pipelining after DATA from %s",
+		    s->name);
+		session_printf(s, "554 5.5.0 Error: improper use of SMTP "
+		    "command pipelining\r\n");
+		session_close(s);
+		return;
+	}
+	session_process(s);
+}
+
+/* Local submission: supply the Message-ID:, Date: and From: missing. */
+static void
+session_fixup(struct session *s)
+{
+	const struct config *cfg = session_cfg(s);
+	char fix[2048];
+	unsigned char tail[DATA_OUT_SLACK + DATA_HOLD_MAX];
+	size_t off = s->dsm.hdr_off, tail_len;
+	int n;
+
+	n = header_fixup_text(s->dsm.hdr_present, s->st.sender, s->qid,
+	    cfg->myhostname, time(NULL), fix, sizeof(fix));
+	if (n == -1) {
+		log_warn("%s: missing headers do not fit", s->qid);
+		return;
+	}
+	if (n == 0)
+		return;
+	if (off > s->chunk_len || s->chunk_len - off > sizeof(tail))
+		panic("smtpd: header section end out of the chunk");
+	tail_len = s->chunk_len - off;
+	memcpy(tail, s->chunk + off, tail_len);
+	s->chunk_len = off;
+	session_chunk_add(s, fix, (size_t)n);
+	/* Headers added in front of body text need the empty line. */
+	if (s->dsm.hdr_end == DATA_HDR_BODY)
+		session_chunk_add(s, "\r\n", 2);
+	session_chunk_add(s, tail, tail_len);
+}
+
+static void
+session_commit(struct session *s)
+{
+	struct ipc_msg *msg;
+	size_t i;
+
+	msg = ipc_msg_new(IMSG_MSG_COMMIT, s->wait_id);
+	ipc_add_str(msg, s->st.sender);
+	ipc_add_str(msg, s->addr);
+	ipc_add_str(msg, s->kind == LISTEN_SUBMIT ? "" : "unknown");
+	ipc_add_str(msg, s->st.helo);
+	ipc_add_u32(msg, s->local_uid);
+	ipc_add_u64(msg, s->txn_size);
+	ipc_add_u32(msg, (uint32_t)s->st.nrcpt);
+	for (i = 0; i < s->st.nrcpt; i++)
+		ipc_add_str(msg, s->st.rcpt[i]);
+	ipc_send(smtpd.queue, msg, IPC_NO_FD);
+}
+
+/* The end of data: commit, or refuse and tell the queue to forget. */
+static void
+session_data_end(struct session *s)
+{
+	const char *refusal;
+	char reply[SMTP_REPLY_MAX];
+
+	session_chunk_flush(s);
+	free(s->chunk);
+	s->chunk = NULL;
+	s->last_verb = -2;
+	refusal = data_refusal(&s->dsm);
+	if (!session_queue_ok(s)) {
+		log_warn("%s: queue service lost during DATA from %s",
+		    s->qid, s->name);
+		snprintf(reply, sizeof(reply), "451 4.3.0 Error: queue "
+		    "service unavailable\r\n");
+	} else if (refusal != NULL) {
+		ipc_send_empty(smtpd.queue, IMSG_MSG_ABORT, s->wait_id);
+		log_info("%s: reject: END-OF-MESSAGE from %s: %s", s->qid,
+		    s->name, refusal);
+		snprintf(reply, sizeof(reply), "%s\r\n", refusal);
+	} else {
+		session_commit(s);
+		s->state = S_RESULT;
+		session_set_timeout(s, 0);
+		return;
+	}
+	wait_remove(s);
+	s->txn_lost = 0;
+	cmd_data_done(&s->st, 0);
+	cmd_txn_reset(&s->st);
+	/* Commands may follow the end of data at once (RFC 2920). */
+	session_final_str(s, VERB_DATA, 0, reply);
+}
+
+/* The queue's answer to the commit: the reply to the dot. */
+void
+session_queue_result(uint64_t id, uint32_t code, const char *text,
+    const char *qid)
+{
+	struct session *s = wait_find(id);
+	char clean[SMTP_REPLY_MAX - 8], reply[SMTP_REPLY_MAX];
+
+	if (s == NULL)
+		return;		/* the client left before the answer */
+	if (s->state != S_RESULT)
+		fatal("smtpd: %s for a session not waiting for it",
+		    ipc_type_name(IMSG_MSG_RESULT));
+	wait_remove(s);
+	session_clean(clean, sizeof(clean), text);
+	if (code < 200 || code > 599 || (code >= 300 && code < 400))
+		code = 451;
+	if (code != 250)
+		log_warn("%s: not queued for %s: %u %s", s->qid, s->name,
+		    code, clean);
+	snprintf(reply, sizeof(reply), "%u %s\r\n", code, clean);
+	cmd_data_done(&s->st, code == 250);
+	cmd_txn_reset(&s->st);
+	session_final_str(s, VERB_DATA, 0, reply);
+	session_process(s);
+}
+
+/* Transactions on a lost queue channel get 451 4.3.0. */
+void
+session_queue_lost(void)
+{
+	struct session *s, *next;
+
+	TAILQ_FOREACH_SAFE(s, &smtpd.sessions, entry, next) {
+		if (s->state != S_QID && s->state != S_DATA &&
+		    s->state != S_RESULT)
+			continue;
+		if (smtpd.queue != NULL && s->txn_gen == smtpd.queue_gen)
+			continue;
+		wait_remove(s);
+		if (s->state == S_DATA) {
+			/* Read on to the end of data, then say 451. */
+			s->txn_lost = 1;
+			continue;
+		}
+		log_warn("%s: queue service lost for %s",
+		    s->state == S_RESULT ? s->qid : "NOQUEUE", s->name);
+		cmd_data_done(&s->st, 0);
+		/* After the end of data the transaction is over. */
+		if (s->state == S_RESULT)
+			cmd_txn_reset(&s->st);
+		session_final_str(s, VERB_DATA, s->state == S_QID,
+		    "451 4.3.0 Error: queue service unavailable\r\n");
+		session_process(s);
+	}
+}
+
+/* The queue channel drained: read DATA again. */
+void
+session_resume_data(void)
+{
+	struct session *s, *next;
+
+	TAILQ_FOREACH_SAFE(s, &smtpd.sessions, entry, next) {
+		if (s->state != S_DATA)
+			continue;
+		bufferevent_enable(s->bev, EV_READ);
+		session_process(s);
+	}
+}
+
+/* Say goodbye to idle sessions, or to all with force. */
+void
+session_stop_all(int force)
+{
+	struct session *s, *next;
+
+	TAILQ_FOREACH_SAFE(s, &smtpd.sessions, entry, next) {
+		if (s->state == S_CLOSING)
+			continue;
+		if (force || !session_busy(s))
+			session_goodbye(s);
+	}
+}
+
+/* --- input ------------------------------------------------------------- */
+
+/* Feed buffered content to the DATA machine; 0 when it needs more. */
+static int
+session_data_input(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct evbuffer_iovec v;
+	size_t used;
+
+	if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+		return 0;
+	used = data_feed(&s->dsm, v.iov_base, v.iov_len, s->chunk,
+	    SMTPD_CHUNK_MAX, &s->chunk_len);
+	if (evbuffer_drain(in, used) != 0)
+		fatal("smtpd: evbuffer_drain failed");
+	if (s->dsm.hdr_end != DATA_HDR_NONE && s->kind == LISTEN_SUBMIT)
+		session_fixup(s);
+	if (SMTPD_CHUNK_MAX - s->chunk_len < DATA_OUT_SLACK || used == 0)
+		session_chunk_flush(s);
+	if (s->dsm.done)
+		session_data_end(s);
+	return 1;
+}
+
+/* Take one command line from the input; 0 when none is complete. */
+static int
+session_command_input(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct evbuffer_ptr p;
+	struct cmd_reply r;
+	char line[SMTP_LINE_MAX + 1];
+	size_t avail = evbuffer_get_length(in), len;
+
+	p = evbuffer_search(in, "\n", 1, NULL);
+	if (p.pos == -1) {
+		/* No line ending in reach: the line is too long already. */
+		if (avail >= SMTP_LINE_MAX) {
+			evbuffer_drain(in, avail);
+			s->discarding = 1;
+		}
+		return 0;
+	}
+	len = (size_t)p.pos;
+	if (s->discarding || len > SMTP_LINE_MAX - 1) {
+		evbuffer_drain(in, len + 1);
+		s->discarding = 0;
+		cmd_line_too_long(&s->st, &r);
+		s->last_verb = VERB_UNKNOWN;
+		session_reply(s, &r);
+		return 1;
+	}
+	if (evbuffer_remove(in, line, len + 1) != (int)(len + 1))
+		fatal("smtpd: evbuffer_remove failed");
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	/* With its CRLF a command line has at most SMTP_LINE_MAX octets. */
+	if (len > SMTP_LINE_MAX - 2) {
+		cmd_line_too_long(&s->st, &r);
+		s->last_verb = VERB_UNKNOWN;
+		session_reply(s, &r);
+		return 1;
+	}
+	line[len] = '\0';
+	cmd_execute(&s->st, line, len, &r);
+	s->last_verb = r.verb;
+	switch (r.action) {
+	case CMD_REPLY:
+		session_reply(s, &r);
+		break;
+	case CMD_POLICY_MAIL:
+	case CMD_POLICY_RCPT:
+		session_policy_query(s, r.action);
+		break;
+	case CMD_DATA:
+		session_data_begin(s);
+		break;
+	case CMD_QUIT:
+	case CMD_CLOSE:
+		session_write(s, r.text, r.len);
+		session_close(s);
+		break;
+	default:
+		panic("smtpd: command action %d", r.action);
+	}
+	return 1;
+}
+
+/*
+ * Run what is buffered while the session may read.  A client that shut
+ * down its sending side still has what it sent before run; the session
+ * ends when that is used up.
+ */
+static void
+session_process(struct session *s)
+{
+	for (;;) {
+		if (s->state == S_DATA) {
+			if (smtpd.throttled && !s->txn_lost) {
+				bufferevent_disable(s->bev, EV_READ);
+				return;
+			}
+			if (!session_data_input(s))
+				break;
+		} else if (s->state == S_CMD) {
+			if (!session_command_input(s))
+				break;
+		} else
+			return;
+	}
+	if (s->eof) {
+		log_info("lost connection after %s from %s",
+		    session_stage(s), s->name);
+		session_close(s);
+	}
+}
+
+static void
+session_read_cb(struct bufferevent *bev, void *arg)
+{
+	session_process(arg);
+}
+
+static void
+session_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	if (s->state == S_CLOSING)
+		session_free_later(s);
+}
+
+static void
+session_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+
+	if (s->state == S_CLOSING) {
+		session_free_later(s);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		if ((what & BEV_EVENT_READING) && s->state != S_CMD &&
+		    s->state != S_DATA) {
+			/* Waiting for another process: not the client's. */
+			bufferevent_enable(bev, EV_READ);
+			return;
+		}
+		log_info("timeout after %s from %s", session_stage(s),
+		    s->name);
+		if (what & BEV_EVENT_READING) {
+			session_printf(s, "421 4.4.2 %s Error: timeout "
+			    "exceeded\r\n", session_cfg(s)->myhostname);
+			session_close(s);
+			return;
+		}
+	} else if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
+		/* Half closed: answer what came before the end. */
+		s->eof = 1;
+		session_process(s);
+		return;
+	} else
+		log_info("lost connection after %s from %s",
+		    session_stage(s), s->name);
+	session_forget(s);
+	session_free_later(s);
+}
+
+/* --- new sessions ------------------------------------------------------ */
+
+static void
+session_name(struct session *s, int fd, const struct sockaddr *sa,
+    socklen_t salen)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	char host[NI_MAXHOST];
+	const char *h = host;
+
+	if (sa->sa_family == AF_UNIX) {
+		s->addr[0] = '\0';
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) ==
+		    0 && len == sizeof(cred))
+			s->local_uid = (uint32_t)cred.uid;
+		else
+			s->local_uid = IPC_UID_NONE;
+		snprintf(s->name, sizeof(s->name), "local");
+		return;
+	}
+	s->local_uid = IPC_UID_NONE;
+	if (getnameinfo(sa, salen, host, sizeof(host), NULL, 0,
+	    NI_NUMERICHOST) != 0)
+		strlcpy(host, "unknown", sizeof(host));
+	/* An IPv4 client on an IPv6 socket is an IPv4 client. */
+	if (strncmp(h, "::ffff:", 7) == 0 && strchr(h + 7, ':') == NULL)
+		h += 7;
+	strlcpy(s->addr, h, sizeof(s->addr));
+	snprintf(s->name, sizeof(s->name), "[%s]", s->addr);
+}
+
+/* Refuse a client over the session cap, without a session. */
+static void
+session_refuse(int fd, const struct sockaddr *sa, socklen_t salen)
+{
+	char host[NI_MAXHOST], text[SMTP_REPLY_MAX];
+	int n;
+
+	if (sa->sa_family == AF_UNIX || getnameinfo(sa, salen, host,
+	    sizeof(host), NULL, 0, NI_NUMERICHOST) != 0)
+		strlcpy(host, "local", sizeof(host));
+	log_info("NOQUEUE: reject: connect from [%s]: too many connections",
+	    host);
+	n = snprintf(text, sizeof(text), "421 4.7.0 %s Too many "
+	    "connections\r\n", smtpd.conf->cfg->myhostname);
+	if (n > 0 && (size_t)n < sizeof(text))
+		(void)send(fd, text, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	close(fd);
+}
+
+/* A new client: greet it, or refuse it over the cap. */
+void
+session_accept(int fd, const struct sockaddr *sa, socklen_t salen,
+    int kind)
+{
+	const struct config *cfg = smtpd.conf->cfg;
+	struct smtp_params p;
+	struct session *s;
+
+	if (smtpd.stopping) {
+		close(fd);
+		return;
+	}
+	if (cfg->connection_limit > 0 &&
+	    smtpd.nsessions >= (size_t)cfg->connection_limit) {
+		session_refuse(fd, sa, salen);
+		return;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->kind = kind;
+	s->conf = smtpd_conf_ref();
+	s->last_verb = -1;
+	session_name(s, fd, sa, salen);
+	if ((s->bev = bufferevent_socket_new(smtpd.base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
+		fatal("smtpd: bufferevent_socket_new failed");
+	memset(&p, 0, sizeof(p));
+	p.hostname = cfg->myhostname;
+	p.size_limit = cfg->message_size_limit > 0 ?
+	    (uint64_t)cfg->message_size_limit : 0;
+	p.rcpt_limit = cfg->recipient_limit > 0 ?
+	    (size_t)cfg->recipient_limit : SIZE_MAX;
+	cmd_state_init(&s->st, &p);
+	TAILQ_INSERT_TAIL(&smtpd.sessions, s, entry);
+	smtpd.nsessions++;
+
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
+	    session_event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_INPUT_MAX);
+	session_set_timeout(s, cfg->smtpd_timeout);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	if (kind == LISTEN_SUBMIT)
+		log_info("connect from local, uid=%u", (unsigned)s->local_uid);
+	else
+		log_info("connect from %s", s->name);
+	session_printf(s, "220 %s ESMTP Bulwark\r\n", cfg->myhostname);
+}

@@ -1,0 +1,252 @@
+/*
+ * The aliases compiler and lookups (util/aliases.c): a source file in a
+ * temporary directory compiled to a hash database, looked up, and the
+ * targets and lines it refuses.
+ */
+#include <sys/stat.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <db.h>
+
+#include "aliases.h"
+#include "unit.h"
+
+static char	dir[] = "/tmp/test_aliases.XXXXXX";
+static char	src[256], dbp[256];
+
+static void
+write_src(const char *text)
+{
+	FILE *f;
+
+	snprintf(src, sizeof(src), "%s/aliases", dir);
+	snprintf(dbp, sizeof(dbp), "%s/aliases.db", dir);
+	f = fopen(src, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static int
+suite_init(void)
+{
+	return mkdtemp(dir) == NULL ? -1 : 0;
+}
+
+static int
+suite_clean(void)
+{
+	unlink(src);
+	unlink(dbp);
+	return rmdir(dir) == 0 ? 0 : -1;
+}
+
+static void
+expect(const char *name, const char *value)
+{
+	char *got = NULL;
+	int rv = aliases_lookup(dbp, name, &got);
+
+	if (value == NULL) {
+		CU_ASSERT_EQUAL(rv, 0);
+		CU_ASSERT_PTR_NULL(got);
+		return;
+	}
+	CU_ASSERT_EQUAL(rv, 1);
+	if (got != NULL)
+		CU_ASSERT_STRING_EQUAL(got, value);
+	free(got);
+}
+
+static void
+test_compile_lookup(void)
+{
+	char *errs = (char *)"untouched";
+	struct stat st;
+	int n;
+
+	write_src("# system aliases\n"
+	    "\n"
+	    "postmaster: root\n"
+	    "Root:\talice\n"
+	    "team: alice, bob,\n"
+	    "  carol@example.test\n"
+	    "\t, dave\n"
+	    "\"Quoted Name\": alice\n"
+	    "list : \"john doe\"@example.test ,erin\n"
+	    "# a comment between\n"
+	    "last: frank\n");
+	n = aliases_compile(src, dbp, &errs);
+	if (n < 0 && errs != NULL)
+		fprintf(stderr, "\n%s", errs);
+	CU_ASSERT_EQUAL(n, 6);
+	CU_ASSERT_PTR_NULL(errs);
+	CU_ASSERT_EQUAL(stat(dbp, &st), 0);
+
+	expect("postmaster", "root");
+	expect("PostMaster", "root");
+	expect("root", "alice");
+	expect("team", "alice, bob, carol@example.test, dave");
+	expect("quoted name", "alice");
+	expect("list", "\"john doe\"@example.test, erin");
+	expect("last", "frank");
+	expect("alice", NULL);
+	expect("", NULL);
+	expect("# system aliases", NULL);
+}
+
+/* The keys carry their NUL, as Postfix's do. */
+static void
+test_key_format(void)
+{
+	DB *db;
+	DBT key, val;
+	char *errs = NULL;
+
+	write_src("root: alice\n");
+	CU_ASSERT_EQUAL_FATAL(aliases_compile(src, dbp, &errs), 1);
+	CU_ASSERT_EQUAL_FATAL(db_create(&db, NULL, 0), 0);
+	CU_ASSERT_EQUAL_FATAL(db->open(db, NULL, dbp, NULL, DB_HASH,
+	    DB_RDONLY, 0), 0);
+	memset(&key, 0, sizeof(key));
+	memset(&val, 0, sizeof(val));
+	key.data = (char *)"root";
+	key.size = 5;
+	CU_ASSERT_EQUAL(db->get(db, NULL, &key, &val, 0), 0);
+	CU_ASSERT_EQUAL(val.size, 6);
+	CU_ASSERT_EQUAL(memcmp(val.data, "alice", 6), 0);
+	key.size = 4;
+	CU_ASSERT_EQUAL(db->get(db, NULL, &key, &val, 0), DB_NOTFOUND);
+	db->close(db, 0);
+}
+
+static void
+test_refused(void)
+{
+	char *errs = NULL, want[600];
+	int n;
+
+	/* A good table first: a failed compile must leave it alone. */
+	write_src("keep: alice\n");
+	CU_ASSERT_EQUAL_FATAL(aliases_compile(src, dbp, &errs), 1);
+
+	write_src("ok: alice\n"
+	    "pipe: |/usr/bin/procmail\n"
+	    "qpipe: \"|/bin/cat\"\n"
+	    "file: /var/mail/archive\n"
+	    "inc: :include:/etc/lists/staff\n"
+	    "nocolon alice\n"
+	    "empty:\n"
+	    "bad: two..dots\n"
+	    "ok: bob\n"
+	    "  leading: x\n"
+	    "comma: \"a,b\"@example.test\n");
+	errs = NULL;
+	n = aliases_compile(src, dbp, &errs);
+	CU_ASSERT_EQUAL(n, -1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(errs);
+	snprintf(want, sizeof(want), "%s:2: alias pipe: ", src);
+	CU_ASSERT_PTR_NOT_NULL(strstr(errs, want));
+	CU_ASSERT_PTR_NOT_NULL(strstr(errs, "command is not built yet"));
+	snprintf(want, sizeof(want), "%s:3: alias qpipe: ", src);
+	CU_ASSERT_PTR_NOT_NULL(strstr(errs, want));
+	snprintf(want, sizeof(want), "%s:4: alias file: ", src);
+	CU_ASSERT_PTR_NOT_NULL(strstr(errs, want));
+	CU_ASSERT_PTR_NOT_NULL(strstr(errs, "file is not built yet"));
+	snprintf(want, sizeof(want), "%s:5: alias inc: ", src);
+	CU_ASSERT_PTR_NOT_NULL(strstr(errs, want));
+	CU_ASSERT_PTR_NOT_NULL(strstr(errs, ":include: lists are not built"));
+	snprintf(want, sizeof(want), "%s:6: missing ':'", src);
+	CU_ASSERT_PTR_NOT_NULL(strstr(errs, want));
+	snprintf(want, sizeof(want), "%s:7: alias empty: no targets", src);
+	CU_ASSERT_PTR_NOT_NULL(strstr(errs, want));
+	snprintf(want, sizeof(want), "%s:8: alias bad: ", src);
+	CU_ASSERT_PTR_NOT_NULL(strstr(errs, want));
+	snprintf(want, sizeof(want), "%s:9: alias ok given twice (first at "
+	    "line 1)", src);
+	CU_ASSERT_PTR_NOT_NULL(strstr(errs, want));
+	snprintf(want, sizeof(want), "%s:11: alias comma: ", src);
+	CU_ASSERT_PTR_NOT_NULL(strstr(errs, want));
+	free(errs);
+
+	/* the old database is still in place */
+	expect("keep", "alice");
+	expect("ok", NULL);
+}
+
+static void
+test_missing_source(void)
+{
+	char *errs = NULL;
+
+	CU_ASSERT_EQUAL(aliases_compile("/nonexistent/aliases",
+	    "/nonexistent/aliases.db", &errs), -1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(errs);
+	CU_ASSERT_PTR_NOT_NULL(strstr(errs, "/nonexistent/aliases: "));
+	free(errs);
+
+	errs = NULL;
+	write_src("a: b\n");
+	CU_ASSERT_EQUAL(aliases_compile(src, "/nonexistent/dir/aliases.db",
+	    &errs), -1);
+	CU_ASSERT_PTR_NOT_NULL(errs);
+	free(errs);
+
+	CU_ASSERT_EQUAL(aliases_lookup("/nonexistent/aliases.db", "a",
+	    &errs), -1);
+}
+
+static void
+test_db_path(void)
+{
+	char out[64];
+
+	CU_ASSERT_EQUAL(aliases_db_path("hash:/etc/aliases", out,
+	    sizeof(out)), 0);
+	CU_ASSERT_STRING_EQUAL(out, "/etc/aliases.db");
+	CU_ASSERT_EQUAL(aliases_db_path("/etc/aliases", out, sizeof(out)),
+	    -1);
+	CU_ASSERT_EQUAL(aliases_db_path("btree:/etc/aliases", out,
+	    sizeof(out)), -1);
+	CU_ASSERT_EQUAL(aliases_db_path("hash:relative", out, sizeof(out)),
+	    -1);
+	CU_ASSERT_EQUAL(aliases_db_path("hash:/a, hash:/b", out,
+	    sizeof(out)), -1);
+	CU_ASSERT_EQUAL(aliases_db_path("hash:/etc/aliases", out, 15), -1);
+}
+
+static CU_TestInfo tests[] = {
+	{ "compile and look up", test_compile_lookup },
+	{ "keys and values end in NUL", test_key_format },
+	{ "refused targets and lines", test_refused },
+	{ "missing files", test_missing_source },
+	{ "database path", test_db_path },
+	CU_TEST_INFO_NULL
+};
+
+int
+main(void)
+{
+	CU_SuiteInfo suites[] = {
+		{ "aliases", suite_init, suite_clean, NULL, NULL, tests },
+		CU_SUITE_INFO_NULL
+	};
+	unsigned int failed;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	if (CU_register_suites(suites) != CUE_SUCCESS) {
+		CU_cleanup_registry();
+		return 2;
+	}
+	CU_basic_set_mode(CU_BRM_NORMAL);
+	CU_basic_run_tests();
+	failed = CU_get_number_of_failures() +
+	    CU_get_number_of_tests_failed() + CU_get_number_of_suites_failed();
+	CU_cleanup_registry();
+	return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,316 @@
+/*
+ * The master's start-up pieces without processes: listen address
+ * parsing, the configuration checks, the spool layout, the pid lock and
+ * the listening sockets, in a temporary directory.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "unit.h"
+
+#include "config.h"
+#include "master/master.h"
+
+static char tmpdir[256];
+
+static void
+make_tmpdir(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/bulwark-master-XXXXXX");
+	CU_ASSERT_FATAL(mkdtemp(tmpdir) != NULL);
+}
+
+static void
+rm_tmpdir(void)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	CU_ASSERT(system(cmd) == 0);
+}
+
+static char *
+write_conf(const char *extra)
+{
+	static char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/bulwark.conf", tmpdir);
+	f = fopen(path, "w");
+	CU_ASSERT_FATAL(f != NULL);
+	fprintf(f, "queue_directory = %s/spool\nmailbox_base = %s/mail\n"
+	    "inet_interfaces = 127.0.0.1:2525\nalias_maps =\n%s", tmpdir,
+	    tmpdir, extra);
+	fclose(f);
+	return path;
+}
+
+static void
+test_parse_addr(void)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	socklen_t len;
+	char err[256];
+
+	CU_ASSERT(listen_parse_addr("127.0.0.1:2525", &ss, &len, err,
+	    sizeof(err)) == 0);
+	CU_ASSERT(ss.ss_family == AF_INET);
+	CU_ASSERT(ntohs(sin->sin_port) == 2525);
+	CU_ASSERT(len == sizeof(struct sockaddr_in));
+
+	CU_ASSERT(listen_parse_addr("[::1]:25", &ss, &len, err,
+	    sizeof(err)) == 0);
+	CU_ASSERT(ss.ss_family == AF_INET6);
+	CU_ASSERT(ntohs(sin6->sin6_port) == 25);
+
+	CU_ASSERT(listen_parse_addr("[192.0.2.1]:587", &ss, &len, err,
+	    sizeof(err)) == 0);
+	CU_ASSERT(ss.ss_family == AF_INET);
+
+	CU_ASSERT(listen_parse_addr("127.0.0.1", &ss, &len, err,
+	    sizeof(err)) == -1);
+	CU_ASSERT(strstr(err, "no port") != NULL);
+	CU_ASSERT(listen_parse_addr("127.0.0.1:0", &ss, &len, err,
+	    sizeof(err)) == -1);
+	CU_ASSERT(listen_parse_addr("127.0.0.1:65536", &ss, &len, err,
+	    sizeof(err)) == -1);
+	CU_ASSERT(listen_parse_addr("127.0.0.1:25x", &ss, &len, err,
+	    sizeof(err)) == -1);
+	CU_ASSERT(listen_parse_addr("mail.example.org:25", &ss, &len, err,
+	    sizeof(err)) == -1);
+	CU_ASSERT(listen_parse_addr("::1:25", &ss, &len, err,
+	    sizeof(err)) == -1);
+	CU_ASSERT(strstr(err, "brackets") != NULL);
+	CU_ASSERT(listen_parse_addr("[::1:25", &ss, &len, err,
+	    sizeof(err)) == -1);
+	CU_ASSERT(listen_parse_addr("[]:25", &ss, &len, err,
+	    sizeof(err)) == -1);
+}
+
+static void
+test_errf(void)
+{
+	char *errs = NULL;
+
+	master_errf(&errs, "first %d", 1);
+	CU_ASSERT_STRING_EQUAL(errs, "first 1");
+	master_errf(&errs, "second");
+	CU_ASSERT_STRING_EQUAL(errs, "first 1\nsecond");
+	free(errs);
+}
+
+static void
+test_load_good(void)
+{
+	struct config *cfg;
+	char *text = NULL, *errs = NULL;
+
+	make_tmpdir();
+	cfg = master_load_config(write_conf(""), 0, &text, &errs);
+	CU_ASSERT_FATAL(cfg != NULL);
+	CU_ASSERT(errs == NULL);
+	CU_ASSERT(text != NULL && strstr(text, "queue_directory") != NULL);
+	config_free(cfg);
+	free(text);
+	rm_tmpdir();
+}
+
+static void
+test_load_bad(void)
+{
+	struct config *cfg;
+	char *text = NULL, *errs = NULL;
+
+	make_tmpdir();
+	cfg = master_load_config(write_conf("relayhost = mail.example.org\n"
+	    "mail_owner = no-such-user-bulwark\n"
+	    "smtpd_client_access = cidr:/nonexistent/access\n"),
+	    1, &text, &errs);
+	CU_ASSERT(cfg == NULL);
+	CU_ASSERT(text == NULL);
+	CU_ASSERT_FATAL(errs != NULL);
+	/* Every problem is reported, not only the first. */
+	CU_ASSERT(strstr(errs, "relayhost") != NULL);
+	CU_ASSERT(strstr(errs, "no-such-user-bulwark") != NULL);
+	CU_ASSERT(strstr(errs, "smtpd_client_access") != NULL);
+	free(errs);
+	rm_tmpdir();
+}
+
+static void
+test_load_spool_unreachable(void)
+{
+	struct config *cfg;
+	char *text = NULL, *errs = NULL, path[512];
+	FILE *f;
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/bulwark.conf", tmpdir);
+	f = fopen(path, "w");
+	CU_ASSERT_FATAL(f != NULL);
+	fprintf(f, "queue_directory = %s/missing/spool\n", tmpdir);
+	fclose(f);
+	cfg = master_load_config(path, 0, &text, &errs);
+	CU_ASSERT(cfg == NULL);
+	CU_ASSERT(errs != NULL && strstr(errs, "cannot be created") != NULL);
+	free(errs);
+	rm_tmpdir();
+}
+
+static void
+init_master(struct master *m, struct config *cfg)
+{
+	memset(m, 0, sizeof(*m));
+	m->cfg = cfg;
+	m->as_root = 0;
+	m->owner_uid = getuid();
+	m->owner_gid = getgid();
+	m->drop_gid = getgid();
+	m->pid_fd = -1;
+}
+
+static mode_t
+mode_of(const char *name)
+{
+	char path[512];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/spool/%s", tmpdir, name);
+	if (stat(path, &st) != 0)
+		return (mode_t)-1;
+	return st.st_mode & 07777;
+}
+
+static void
+test_spool_and_lock(void)
+{
+	struct master m, other;
+	struct config *cfg;
+	char *text = NULL, *errs = NULL, err[512], buf[32];
+	ssize_t n;
+
+	make_tmpdir();
+	cfg = master_load_config(write_conf(""), 0, &text, &errs);
+	CU_ASSERT_FATAL(cfg != NULL);
+	init_master(&m, cfg);
+	CU_ASSERT_FATAL(spool_prepare(&m, err, sizeof(err)) == 0);
+	CU_ASSERT(mode_of("log") == 0700);
+	CU_ASSERT(mode_of("empty") == 0555);
+	CU_ASSERT(mode_of("public") == 0755);
+	CU_ASSERT(mode_of("private") == 0700);
+	CU_ASSERT(mode_of("maildrop") == 01730);
+	CU_ASSERT(mode_of("pid") == 0755);
+	CU_ASSERT(strstr(m.control_path, "/private/control") != NULL);
+
+	CU_ASSERT_FATAL(spool_pid_lock(&m, err, sizeof(err)) == 0);
+	CU_ASSERT(spool_pid_write(&m, err, sizeof(err)) == 0);
+	n = pread(m.pid_fd, buf, sizeof(buf) - 1, 0);
+	CU_ASSERT_FATAL(n > 0);
+	buf[n] = '\0';
+	CU_ASSERT(strtol(buf, NULL, 10) == (long)getpid());
+
+	/* A second master on the same spool is refused, naming the pid. */
+	init_master(&other, cfg);
+	CU_ASSERT(spool_prepare(&other, err, sizeof(err)) == 0);
+	CU_ASSERT(spool_pid_lock(&other, err, sizeof(err)) == -1);
+	CU_ASSERT(strstr(err, "another bulwarkd") != NULL);
+	snprintf(buf, sizeof(buf), "pid %ld", (long)getpid());
+	CU_ASSERT(strstr(err, buf) != NULL);
+
+	spool_cleanup(&m);
+	CU_ASSERT(access(m.pid_path, F_OK) != 0);
+	/* Once released, the lock can be taken again. */
+	CU_ASSERT(spool_pid_lock(&other, err, sizeof(err)) == 0);
+	spool_cleanup(&other);
+
+	config_free(cfg);
+	free(text);
+	rm_tmpdir();
+}
+
+static void
+test_unix_socket(void)
+{
+	char path[512], err[512];
+	struct stat st;
+	int fd, fd2;
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/sock", tmpdir);
+	fd = listen_unix_open(path, 0600, getuid(), getgid(), 0, err,
+	    sizeof(err));
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT(stat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    (st.st_mode & 0777) == 0600);
+	close(fd);
+	/* A stale socket is replaced. */
+	fd = listen_unix_open(path, 0666, getuid(), getgid(), 0, err,
+	    sizeof(err));
+	CU_ASSERT(fd >= 0);
+	CU_ASSERT(stat(path, &st) == 0 && (st.st_mode & 0777) == 0666);
+	close(fd);
+	/* Anything else at the path is not touched. */
+	snprintf(path, sizeof(path), "%s/bulwark.conf", tmpdir);
+	write_conf("");
+	fd2 = listen_unix_open(path, 0600, getuid(), getgid(), 0, err,
+	    sizeof(err));
+	CU_ASSERT(fd2 == -1);
+	CU_ASSERT(strstr(err, "not a socket") != NULL);
+	CU_ASSERT(access(path, F_OK) == 0);
+	rm_tmpdir();
+}
+
+static void
+test_inet_in_use(void)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	char spec[64], err[512];
+	int probe, fd, fd2;
+
+	probe = socket(AF_INET, SOCK_STREAM, 0);
+	CU_ASSERT_FATAL(probe >= 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CU_ASSERT_FATAL(bind(probe, (struct sockaddr *)&sin,
+	    sizeof(sin)) == 0);
+	CU_ASSERT_FATAL(getsockname(probe, (struct sockaddr *)&sin,
+	    &len) == 0);
+	close(probe);
+	snprintf(spec, sizeof(spec), "127.0.0.1:%d", ntohs(sin.sin_port));
+
+	fd = listen_inet_socket(spec, err, sizeof(err));
+	CU_ASSERT_FATAL(fd >= 0);
+	fd2 = listen_inet_socket(spec, err, sizeof(err));
+	CU_ASSERT(fd2 == -1);
+	CU_ASSERT(strstr(err, spec) != NULL);
+	CU_ASSERT(strstr(err, strerror(EADDRINUSE)) != NULL);
+	close(fd);
+}
+
+static CU_TestInfo tests[] = {
+	{ "listen address parsing", test_parse_addr },
+	{ "error lines accumulate", test_errf },
+	{ "a good configuration loads", test_load_good },
+	{ "every check reports", test_load_bad },
+	{ "unreachable spool refused", test_load_spool_unreachable },
+	{ "spool layout and pid lock", test_spool_and_lock },
+	{ "unix listening sockets", test_unix_socket },
+	{ "inet address in use", test_inet_in_use },
+	CU_TEST_INFO_NULL
+};
+
+UNIT_MAIN("master", tests)

@@ -1,0 +1,117 @@
+/*
+ * What every child does before its event loop: take the first
+ * configuration from the master, and give up root.
+ */
+#include <sys/types.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "config.h"
+#include "ipc.h"
+#include "log.h"
+
+/* Turn the parser's multi-line errors into one log line. */
+static void
+errs_one_line(char *errs)
+{
+	size_t len = strlen(errs);
+	char *p;
+
+	while (len > 0 && errs[len - 1] == '\n')
+		errs[--len] = '\0';
+	for (p = errs; (p = strchr(p, '\n')) != NULL; p++)
+		*p = ';';
+}
+
+/*
+ * Block for the master's first frame, which must be IMSG_CONFIG.  The
+ * master validated the file already, so errors here mean the two ends
+ * disagree: fatal.
+ */
+struct config *
+child_first_config(int master_fd)
+{
+	struct ipc_reader rd;
+	struct ipc_hdr hdr;
+	struct config *cfg;
+	unsigned char *payload;
+	char *path, *text, *errs = NULL;
+
+	ipc_read_blocking(master_fd, "master", &hdr, &payload, &rd);
+	if (hdr.type != IMSG_CONFIG)
+		fatal("first message from master is %s, not CONFIG",
+		    ipc_type_name(hdr.type));
+	if (rd.fd != IPC_NO_FD)
+		fatal("ipc: garbled CONFIG frame from master: unexpected "
+		    "descriptor");
+	path = ipc_get_str(&rd);
+	text = ipc_get_str(&rd);
+	ipc_get_end(&rd);
+	free(payload);
+
+	if ((cfg = config_parse(path, text, &errs)) == NULL) {
+		if (errs != NULL)
+			errs_one_line(errs);
+		fatal("configuration from master does not parse: %s",
+		    errs != NULL ? errs : path);
+	}
+	free(path);
+	free(text);
+	return cfg;
+}
+
+/*
+ * Give up root for good.  The order matters: chroot needs root, and the
+ * groups and gid can only be changed while the uid is still 0.  The
+ * last step proves that root cannot be taken back.
+ */
+void
+priv_drop(const char *user, const char *chroot_dir)
+{
+	struct passwd *pw;
+	uid_t ruid, euid, suid;
+	gid_t rgid, egid, sgid;
+	uid_t uid;
+	gid_t gid;
+
+	if (geteuid() != 0)
+		return;
+	errno = 0;
+	if ((pw = getpwnam(user)) == NULL)
+		fatal("no such user: %s%s%s", user, errno != 0 ? ": " : "",
+		    errno != 0 ? strerror(errno) : "");
+	uid = pw->pw_uid;
+	gid = pw->pw_gid;
+
+	if (chroot_dir != NULL) {
+		if (chroot(chroot_dir) == -1)
+			fatalx_errno("chroot %s", chroot_dir);
+		if (chdir("/") == -1)
+			fatalx_errno("chdir / in %s", chroot_dir);
+	}
+	if (setgroups(1, &gid) == -1)
+		fatalx_errno("setgroups %lu", (unsigned long)gid);
+	if (setresgid(gid, gid, gid) == -1)
+		fatalx_errno("setresgid %lu", (unsigned long)gid);
+	if (setresuid(uid, uid, uid) == -1)
+		fatalx_errno("setresuid %lu", (unsigned long)uid);
+
+	if (setuid(0) != -1)
+		fatal("privilege drop to %s failed: root came back", user);
+	if (getresuid(&ruid, &euid, &suid) == -1 ||
+	    getresgid(&rgid, &egid, &sgid) == -1)
+		fatalx_errno("getresuid");
+	if (ruid == 0 || euid == 0 || suid == 0 ||
+	    rgid == 0 || egid == 0 || sgid == 0)
+		fatal("privilege drop to %s failed: still uid %lu/%lu/%lu "
+		    "gid %lu/%lu/%lu", user, (unsigned long)ruid,
+		    (unsigned long)euid, (unsigned long)suid,
+		    (unsigned long)rgid, (unsigned long)egid,
+		    (unsigned long)sgid);
+}
