@@ -99,9 +99,18 @@ class CorpusTest(BulwarkTest):
             with open(os.path.join(harness.DATA_DIR, name), "rb") as f:
                 data = f.read()
             tid = "swaks-" + name
+            # swaks ends the data itself with CRLF.CRLF after the file,
+            # and takes a final "." line of the file for that ending:
+            # so send the file without its last line ending, and give a
+            # file whose last line is a dot one more line after it.
+            if harness.lf(data).endswith(b"\n.\n"):
+                data += b"a line after the final dot\n"
+            wire = harness.crlf(harness.with_test_id(data, tid))
+            if wire.endswith(b"\r\n"):
+                wire = wire[:-2]
             path = os.path.join(tmp, name)
             with open(path, "wb") as f:
-                f.write(harness.crlf(harness.with_test_id(data, tid)))
+                f.write(wire)
             r = subprocess.run(
                 [swaks, "--server", "127.0.0.1", "--port", str(d.port),
                  "--helo", "client.test", "--from", "sender@example.org",

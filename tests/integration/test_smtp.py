@@ -288,7 +288,7 @@ class SmtpTest(BulwarkTest):
         with d.raw() as c:
             transaction(c)
             c.send(b"X-Test-Id: bare-lf-n\r\nSubject: bare\n\nline one\n"
-                   b"line two\r\nline three\n.\r\n")
+                   b"line two\r\nline three\r\n.\r\n")
             code, lines = c.reply()
             self.assertEqual(code, 250, lines)
         got = d.maildir().wait_test_ids(["bare-lf-n"], 30)
