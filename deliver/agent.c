@@ -283,24 +283,16 @@ queue_msg(struct ipc_chan *chan, struct ipc_reader *r, void *arg)
 }
 
 static void
-chan_free_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	ipc_chan_free(arg);
-}
-
-static void
 queue_closed(struct ipc_chan *chan, void *arg)
 {
 	struct agent *a = arg;
-	struct timeval now = { 0, 0 };
 
 	if (chan != a->queue)
 		return;
 	log_warn("%s: queue channel closed; %zu jobs dropped", a->name,
 	    a->njobs);
 	a->queue = NULL;
-	/* Not freed inside its own callback. */
-	event_base_once(a->base, -1, EV_TIMEOUT, chan_free_cb, chan, &now);
+	ipc_chan_free(chan);
 	abandon_all(a, chan, 0);
 }
 

@@ -94,24 +94,12 @@ proc_by_pid(struct master *m, pid_t pid)
 }
 
 static void
-chan_free_cb(evutil_socket_t fd, short what, void *arg)
-{
-	ipc_chan_free(arg);
-}
-
-/* Free a channel from the event loop, never inside its own callback. */
-static void
 proc_drop_chan(struct master *m, struct proc *p)
 {
-	struct timeval now = { 0, 0 };
 	struct ipc_chan *c = p->chan;
 
-	if (c == NULL)
-		return;
 	p->chan = NULL;
-	if (event_base_once(m->base, -1, EV_TIMEOUT, chan_free_cb, c,
-	    &now) != 0)
-		fatal("master: event_base_once failed");
+	ipc_chan_free(c);
 }
 
 static void

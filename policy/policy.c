@@ -40,23 +40,6 @@ static struct {
 
 static void	policy_exit(int) __attribute__((noreturn));
 
-static void
-chan_free_cb(evutil_socket_t fd, short what, void *arg)
-{
-	ipc_chan_free(arg);
-}
-
-/* Free a channel from the event loop, outside its own callbacks. */
-static void
-chan_free_later(struct ipc_chan *c)
-{
-	struct timeval tv = { 0, 0 };
-
-	if (event_base_once(pol.base, -1, EV_TIMEOUT, chan_free_cb, c,
-	    &tv) != 0)
-		fatal("policy: event_base_once failed");
-}
-
 /* --- queries from smtpd ------------------------------------------------ */
 
 static void
@@ -171,7 +154,7 @@ on_smtpd_closed(struct ipc_chan *c, void *arg)
 		return;
 	log_info("policy: smtpd channel closed");
 	pol.smtpd = NULL;
-	chan_free_later(c);
+	ipc_chan_free(c);
 }
 
 /* --- the master ------------------------------------------------------- */

@@ -73,23 +73,6 @@ queue_date(time_t t, char *out, size_t len)
 		strlcpy(out, "Thu, 01 Jan 1970 00:00:00 +0000", len);
 }
 
-/* Free a channel from the event loop, outside its own callbacks. */
-static void
-chan_free_later_cb(evutil_socket_t fd, short what, void *arg)
-{
-	ipc_chan_free(arg);
-}
-
-static void
-chan_free_later(struct ipc_chan *c)
-{
-	struct timeval tv = { 0, 0 };
-
-	if (event_base_once(q.base, -1, EV_TIMEOUT, chan_free_later_cb, c,
-	    &tv) != 0)
-		fatal("queue: event_base_once failed");
-}
-
 /* --- smtpd transactions ---------------------------------------------- */
 
 static void
@@ -264,7 +247,7 @@ on_smtpd_closed(struct ipc_chan *c, void *arg)
 	log_info("queue: smtpd channel closed");
 	q.smtpd = NULL;
 	smtpd_forget();
-	chan_free_later(c);
+	ipc_chan_free(c);
 }
 
 static void

@@ -631,12 +631,6 @@ on_agent(struct ipc_chan *c, struct ipc_reader *rd, void *arg)
 	job_end(j);
 }
 
-static void
-chan_free_cb(evutil_socket_t fd, short what, void *arg)
-{
-	ipc_chan_free(arg);
-}
-
 /* The agent is gone: its jobs go back to the queue for an immediate
  * retry with the next agent, and no outcome is recorded for them. */
 static void
@@ -660,16 +654,13 @@ static void
 on_agent_closed(struct ipc_chan *c, void *arg)
 {
 	enum agent a = (enum agent)(intptr_t)arg;
-	struct timeval tv = { 0, 0 };
 
 	if (S.chan[a] != c)
 		return;
 	log_info("queue: %s delivery channel closed", agent_name[a]);
 	S.chan[a] = NULL;
 	agent_lost(a);
-	if (event_base_once(queue_base(), -1, EV_TIMEOUT, chan_free_cb, c,
-	    &tv) != 0)
-		fatal("queue: event_base_once failed");
+	ipc_chan_free(c);
 }
 
 void

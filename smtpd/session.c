@@ -67,7 +67,7 @@ struct session {
 	struct smtp_state	 st;
 	int			 discarding;	/* the rest of a long line */
 	int			 eof;		/* the client sends no more */
-	int			 last_verb;	/* last command; -1, -2: none, dot */
+	int			 last_verb;	/* -1 none, -2 dot */
 
 	struct event		*policy_ev;
 	unsigned		 policy_gen;

@@ -67,23 +67,6 @@ smtpd_conf_unref(struct smtpd_conf *c)
 	free(c);
 }
 
-static void
-chan_free_cb(evutil_socket_t fd, short what, void *arg)
-{
-	ipc_chan_free(arg);
-}
-
-/* Free a channel from the event loop. */
-void
-smtpd_chan_free_later(struct ipc_chan *c)
-{
-	struct timeval tv = { 0, 0 };
-
-	if (event_base_once(smtpd.base, -1, EV_TIMEOUT, chan_free_cb, c,
-	    &tv) != 0)
-		fatal("smtpd: event_base_once failed");
-}
-
 /* --- back-pressure ------------------------------------------------------ */
 
 static void
@@ -159,7 +142,7 @@ on_queue_closed(struct ipc_chan *c, void *arg)
 	log_warn("smtpd: queue channel closed");
 	smtpd.queue = NULL;
 	smtpd.queue_gen++;
-	smtpd_chan_free_later(c);
+	ipc_chan_free(c);
 	throttle_clear();
 	session_queue_lost();
 }
@@ -190,7 +173,7 @@ on_policy_closed(struct ipc_chan *c, void *arg)
 	log_warn("smtpd: policy channel closed");
 	smtpd.policy = NULL;
 	smtpd.policy_gen++;
-	smtpd_chan_free_later(c);
+	ipc_chan_free(c);
 	session_policy_lost();
 }
 

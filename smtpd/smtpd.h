@@ -66,8 +66,6 @@ extern struct smtpd smtpd;
 uint64_t		 smtpd_next_id(void);
 struct smtpd_conf	*smtpd_conf_ref(void);
 void			 smtpd_conf_unref(struct smtpd_conf *);
-/* Free a channel from the event loop, outside its own callbacks. */
-void			 smtpd_chan_free_later(struct ipc_chan *);
 /* The queue channel is filling up: stop reading DATA for a while. */
 void			 smtpd_throttle_check(void);
 /* A session ended; during a stop the last one ends the process. */

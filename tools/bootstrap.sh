@@ -106,8 +106,8 @@ quiet_postfix() {
 fuzz_runtime() {
 	command -v clang >/dev/null 2>&1 || return 0
 	tmp=$(mktemp -d)
-	printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n)%s\n' \
-	    '{ return 0; }' > "$tmp/f.c"
+	printf '%s\n' 'int LLVMFuzzerTestOneInput(const char *d,' \
+	    '    unsigned long n) { return 0; }' > "$tmp/f.c"
 	if clang -fsanitize=fuzzer,address -o "$tmp/f" "$tmp/f.c" \
 	    >/dev/null 2>&1; then
 		rm -rf "$tmp"

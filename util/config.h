@@ -26,7 +26,7 @@ struct config {
 
 	/* where things live */
 	char	*queue_directory;	/* spool: log segments, sockets */
-	char	*mailbox_base;		/* virtual Maildirs; "" = system users */
+	char	*mailbox_base;		/* virtual Maildirs; "": users */
 	char	*alias_maps;		/* "hash:/etc/aliases" or "" */
 
 	/* addresses */

@@ -129,6 +129,11 @@ typedef void (*ipc_closed)(struct ipc_chan *, void *);
 /* Wrap fd (non-blocking is set here) in a channel on base. */
 struct ipc_chan	*ipc_chan_new(struct event_base *, int fd, const char *peer,
 		    ipc_handler, ipc_closed, void *arg);
+/*
+ * Safe anywhere, also inside the channel's own handler or closed
+ * callback: the channel then goes silent at once and is freed when the
+ * callback returns.
+ */
 void		 ipc_chan_free(struct ipc_chan *);
 int		 ipc_chan_fd(const struct ipc_chan *);
 const char	*ipc_chan_peer(const struct ipc_chan *);

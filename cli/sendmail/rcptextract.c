@@ -440,7 +440,7 @@ rcptx_extract(const char *hdr, size_t len, struct rcptx_list *list,
 			n = rcptx_parse_list(value, strlen(value), list, why,
 			    sizeof(why));
 			if (n > 0 && bad == 0 && err != NULL) {
-				/* The name passed the field check: printable. */
+				/* The name passed the field check. */
 				snprintf(name, sizeof(name), "%.*s", (int)nlen,
 				    hdr + pos);
 				snprintf(err, errlen, "%s: header: %s", name,

@@ -361,7 +361,7 @@ content(struct conn *c, const struct config *cfg, const struct sm_msg *m)
 		    m->len + m->added_len);
 	rc = read_reply(c, (int)cfg->smtp_data_done_timeout, &r);
 	if (rc == -1) {
-		/* The daemon may have queued it: keeping a copy could double. */
+		/* The daemon may have queued it: a kept copy could double. */
 		fprintf(stderr, "%s: lost the connection after the end of "
 		    "data; the message may or may not have been queued\n",
 		    c->prog);

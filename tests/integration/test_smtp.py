@@ -245,6 +245,30 @@ class SmtpTest(BulwarkTest):
         time.sleep(1)
         self.assertNotIn("too-big", d.maildir().by_test_id())
 
+    def test_recipient_limit(self):
+        """150 recipients pass by default; past recipient_limit each
+        further RCPT gets 452 4.5.3 and the message goes to the rest."""
+        d = self.daemon()
+        rcpts = ["r%d@example.test" % i for i in range(150)]
+        code, text = d.send(b"Subject: many\r\n\r\nhi\r\n", rcpts=rcpts)
+        self.assertEqual(code, 250, text)
+        self.assertTrue(d.maildir("r149").wait_count(1, 60))
+        d2 = self.daemon(recipient_limit=100)
+        with d2.raw() as c:
+            self.assertEqual(c.cmd("EHLO client.test")[0], 250)
+            self.assertEqual(c.cmd("MAIL FROM:<a@example.org>")[0], 250)
+            for i in range(100):
+                self.assertEqual(c.cmd("RCPT TO:<r%d@example.test>" % i)[0],
+                                 250)
+            code, lines = c.cmd("RCPT TO:<r100@example.test>")
+            self.assertEqual(code, 452)
+            self.assertTrue(lines[-1][4:].startswith("4.5.3"), lines)
+            self.assertEqual(c.cmd("DATA")[0], 354)
+            c.send(b"Subject: capped\r\n\r\nhi\r\n.\r\n")
+            self.assertEqual(c.reply()[0], 250)
+        self.assertTrue(d2.maildir("r99").wait_count(1, 60))
+        self.assertEqual(d2.maildir("r100").count(), 0)
+
     def test_hop_limit(self):
         """hop_limit Received: headers pass; one more gets 554 5.4.6."""
         d = self.daemon(hop_limit=5)

@@ -16,11 +16,13 @@ test_unique_name(void)
 	n = maildir_unique_name(out, sizeof(out), 1764806400, 123456, 4242,
 	    7, "mx.example.test");
 	CU_ASSERT_EQUAL(n, (int)strlen(out));
-	CU_ASSERT_STRING_EQUAL(out, "1764806400.M123456P4242Q7.mx.example.test");
+	CU_ASSERT_STRING_EQUAL(out,
+	    "1764806400.M123456P4242Q7.mx.example.test");
 	/* Names differ by the counter alone within one microsecond. */
 	n = maildir_unique_name(out, sizeof(out), 1764806400, 123456, 4242,
 	    8, "mx.example.test");
-	CU_ASSERT_STRING_EQUAL(out, "1764806400.M123456P4242Q8.mx.example.test");
+	CU_ASSERT_STRING_EQUAL(out,
+	    "1764806400.M123456P4242Q8.mx.example.test");
 }
 
 static void
