@@ -39,23 +39,12 @@ static const struct {
 	{ ROLE_QUEUE, ROLE_REMOTE },
 };
 
-static const char *const proc_names[ROLE_COUNT] = {
-	[ROLE_MASTER] = "master",
-	[ROLE_SMTPD] = "smtpd",
-	[ROLE_QUEUE] = "queue",
-	[ROLE_POLICY] = "policy",
-	[ROLE_LOCAL] = "local",
-	[ROLE_REMOTE] = "remote",
-};
-
 static int	proc_spawn(struct master *, struct proc *);
 
 const char *
 proc_name(enum proc_role role)
 {
-	if ((unsigned)role >= ROLE_COUNT)
-		return "unknown";
-	return proc_names[role];
+	return proc_role_name(role);
 }
 
 void

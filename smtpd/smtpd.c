@@ -316,6 +316,30 @@ listener_add(int fd, uint32_t kind, const char *label)
 	log_debug("smtpd: listening on %s", label);
 }
 
+/*
+ * A reload that drops an address from inet_interfaces: stop accepting
+ * there.  Addresses kept or added arrive as IMSG_LISTEN right after.
+ */
+static void
+listeners_prune(const struct config *cfg)
+{
+	struct listener *l, *next;
+	size_t i;
+
+	TAILQ_FOREACH_SAFE(l, &smtpd.listeners, entry, next) {
+		if (l->kind != LISTEN_SMTP)
+			continue;
+		for (i = 0; i < cfg->nlisten; i++)
+			if (strcmp(cfg->listen[i], l->label) == 0)
+				break;
+		if (i == cfg->nlisten) {
+			log_info("smtpd: no longer listening on %s",
+			    l->label);
+			listener_free(l);
+		}
+	}
+}
+
 /* --- the master ---------------------------------------------------------- */
 
 static void
@@ -338,6 +362,7 @@ reload(struct ipc_reader *rd)
 		c->refs = 1;
 		smtpd_conf_unref(smtpd.conf);
 		smtpd.conf = c;
+		listeners_prune(cfg);
 		log_info("smtpd: configuration reloaded");
 	}
 	free(errs);

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import time
 import unittest
 
@@ -86,6 +87,32 @@ class ProcessTest(BulwarkTest):
         c.cmd("QUIT")
         c.close()
         self.assertTrue(d.maildir().wait_count(1, 30))
+
+    def test_reload_moves_listener(self):
+        """A reload that changes inet_interfaces opens the new address
+        and stops accepting on the old one."""
+        d = self.daemon()
+        old = d.port
+        new = harness.free_port()
+        d.conf["inet_interfaces"] = "127.0.0.1:%d" % new
+        d.write_config()
+        d.signal(signal.SIGHUP)
+
+        def greets(port):
+            try:
+                with socket.create_connection(("127.0.0.1", port),
+                                              timeout=5) as s:
+                    s.settimeout(5)
+                    return s.recv(3) == b"220"
+            except OSError:
+                return False
+        self.assertTrue(harness.wait_until(lambda: greets(new), 10),
+                        d.log_tail())
+        self.assertTrue(harness.wait_until(lambda: not greets(old), 10),
+                        "still accepting on the old port")
+        d.port = new
+        code, text = d.send(message("moved"))
+        self.assertEqual(code, 250, text)
 
     def test_sigterm_stops_cleanly(self):
         """SIGTERM: an idle session gets 421, the master exits 0, and
