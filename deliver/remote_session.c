@@ -178,7 +178,7 @@ doing(const struct rsession *s)
 	return "talking";
 }
 
-/* The command a reply answers, for "(in reply to ... command)". */
+/* What a reply answers, for the diagnostic text. */
 static const char *
 replied_to(const struct rsession *s)
 {
@@ -197,7 +197,7 @@ replied_to(const struct rsession *s)
 	case RS_DISCARD:
 		return "end of DATA";
 	default:
-		return "connect";
+		return "the connection";
 	}
 }
 
@@ -243,12 +243,12 @@ session_fail(struct rsession *s, int quit, enum deliver_status st,
 	session_end(s, quit);
 }
 
-/* "host X said: 550 ... (in reply to RCPT TO command)" */
+/* "[192.0.2.1]:25 answered RCPT TO with: 550 ..." */
 static void
 reply_text(const struct rsession *s, char *out, size_t len)
 {
-	snprintf(out, len, "host %s said: %s (in reply to %s command)",
-	    s->relay, s->reply.text, replied_to(s));
+	snprintf(out, len, "%s answered %s with: %s", s->relay,
+	    replied_to(s), s->reply.text);
 }
 
 /*

@@ -167,8 +167,8 @@ policy_mail(const struct config *cfg, const struct policy_tables *t,
 		if (*text != '\0')
 			verdict(v, 554, "5.7.1 %s", text);
 		else
-			verdict(v, 554, "5.7.1 Client host rejected: "
-			    "Access denied");
+			verdict(v, 554, "5.7.1 Client refused by "
+			    "access table");
 	}
 }
 
@@ -198,8 +198,7 @@ local_rcpt(const struct config *cfg, const struct policy_tables *t,
 	}
 	if (mailbox_resolve(cfg, local, &mb) == 0)
 		return;
-	verdict(v, 550, "5.1.1 <%s>: Recipient address rejected: User "
-	    "unknown in local recipient table", rcpt);
+	verdict(v, 550, "5.1.1 <%s>: No such mailbox here", rcpt);
 }
 
 /* May this client relay?  Local submissions, mynetworks, access OK. */
@@ -251,7 +250,8 @@ policy_rcpt(const struct config *cfg, const struct policy_tables *t,
 	}
 
 	if (!config_is_relay_domain(cfg, domain) && !relay_client(t, q)) {
-		verdict(v, 554, "5.7.1 <%s>: Relay access denied", q->rcpt);
+		verdict(v, 554, "5.7.1 <%s>: Relaying not permitted "
+		    "for this client", q->rcpt);
 		return;
 	}
 	if (cfg->relayhost == NULL || cfg->relayhost[0] == '\0')

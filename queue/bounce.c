@@ -142,9 +142,10 @@ bounce_build(const struct qmsg *m, const uint32_t *rcpts, size_t n,
 	queue_date(now, date, sizeof(date));
 	queue_date(m->arrival, arrival, sizeof(arrival));
 	clean_text(m->sender, addr, sizeof(addr));
-	add_fmt(b, "From: MAILER-DAEMON@%s (Mail Delivery System)\r\n", host);
+	add_fmt(b, "From: MAILER-DAEMON@%s (Bulwark at %s)\r\n", host, host);
 	add_fmt(b, "To: <%s>\r\n", addr);
-	add_str(b, "Subject: Undelivered Mail Returned to Sender\r\n");
+	add_str(b, "Subject: Delivery failed: your message was not "
+	    "delivered\r\n");
 	add_fmt(b, "Date: %s\r\n", date);
 	add_fmt(b, "Message-ID: <%s.%lld@%s>\r\n", bqid, (long long)now, host);
 	add_str(b, "Auto-Submitted: auto-replied\r\n");
@@ -153,17 +154,17 @@ bounce_build(const struct qmsg *m, const uint32_t *rcpts, size_t n,
 	    "report-type=delivery-status;\r\n\tboundary=\"%s/%s\"\r\n",
 	    bqid, host);
 	add_str(b, "Content-Transfer-Encoding: 8bit\r\n\r\n");
-	add_str(b, "This is a MIME-encapsulated message.\r\n\r\n");
+	add_str(b, "A delivery status report in MIME format "
+	    "(RFC 3464).\r\n\r\n");
 
 	add_fmt(b, "--%s/%s\r\n", bqid, host);
-	add_str(b, "Content-Description: Notification\r\n");
+	add_str(b, "Content-Description: Explanation\r\n");
 	add_str(b, "Content-Type: text/plain; charset=us-ascii\r\n\r\n");
-	add_fmt(b, "This is the mail system at host %s.\r\n\r\n", host);
-	add_str(b, "I'm sorry to have to inform you that your message "
-	    "could not\r\nbe delivered to one or more recipients. It's "
-	    "attached below.\r\n\r\n");
-	add_fmt(b, "The message was received on %s\r\nand given the queue "
-	    "id %s.\r\n\r\n", arrival, m->qid);
+	add_fmt(b, "Bulwark on %s gave up delivering your message to "
+	    "the\r\nrecipients below; it will not try again. The "
+	    "message's\r\nheaders follow this report.\r\n\r\n", host);
+	add_fmt(b, "Received: %s\r\nQueue id: %s\r\n\r\n", arrival,
+	    m->qid);
 	for (k = 0; k < n; k++) {
 		rc = &m->rcpt[rcpts[k]];
 		clean_text(rc->addr, addr, sizeof(addr));
@@ -189,7 +190,7 @@ bounce_build(const struct qmsg *m, const uint32_t *rcpts, size_t n,
 	add_str(b, "\r\n");
 
 	add_fmt(b, "--%s/%s\r\n", bqid, host);
-	add_str(b, "Content-Description: Undelivered Message Headers\r\n");
+	add_str(b, "Content-Description: Headers of the message\r\n");
 	add_str(b, "Content-Type: text/rfc822-headers\r\n\r\n");
 	original_headers(m, &hdrs);
 	rec_buf_add(b, hdrs.p, hdrs.len);

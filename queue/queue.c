@@ -139,7 +139,7 @@ msg_begin(uint64_t id)
 	struct qtxn *t, *old;
 
 	if (q.stopping) {
-		smtpd_reply_qid(id, 451, "4.3.0 Error: queue is shutting down",
+		smtpd_reply_qid(id, 451, "4.3.0 Queue is stopping",
 		    "");
 		return;
 	}
@@ -188,14 +188,14 @@ msg_commit(uint64_t id, struct ipc_reader *rd)
 
 	if ((t = idmap_del(&q.smtpd_txns, id)) == NULL) {
 		rec_commit_free(&env);
-		smtpd_reply_result(id, 451, "4.3.0 Error: no such transaction",
+		smtpd_reply_result(id, 451, "4.3.0 Unknown transaction",
 		    "");
 		return;
 	}
 	if (n == 0) {
 		store_txn_abort(t);
 		rec_commit_free(&env);
-		smtpd_reply_result(id, 554, "5.5.1 Error: no valid recipients",
+		smtpd_reply_result(id, 554, "5.5.1 No recipient was accepted",
 		    "");
 		return;
 	}

@@ -91,7 +91,7 @@ store_err_reply(int err, uint32_t *code, const char **text)
 		*text = "4.3.1 Insufficient system storage";
 	} else {
 		*code = 451;
-		*text = "4.3.0 Error: queue file write error";
+		*text = "4.3.0 Queue write failed";
 	}
 }
 

@@ -187,8 +187,8 @@ cmd_mail_params(const char *s, struct cmd_args *a, struct cmd_reply *r)
 		else if (n == 13 && strncasecmp(s, "BODY=8BITMIME", 13) == 0)
 			a->body_8bit = 1;
 		else {
-			cmd_reply_set(r, "555 5.5.4 Error: unsupported "
-			    "MAIL parameter\r\n");
+			cmd_reply_set(r, "555 5.5.4 MAIL parameter not "
+			    "supported\r\n");
 			return -1;
 		}
 		s += n;
@@ -201,7 +201,7 @@ cmd_need_helo(struct smtp_state *st, struct cmd_reply *r)
 {
 	if (st->helo_mode != SMTP_HELO_NONE)
 		return 0;
-	cmd_reply_set(r, "503 5.5.1 Error: send HELO/EHLO first\r\n");
+	cmd_reply_set(r, "503 5.5.1 Say EHLO or HELO first\r\n");
 	return -1;
 }
 
@@ -285,7 +285,7 @@ cmd_check_mail(struct smtp_state *st, struct cmd_args *a,
 	if (cmd_need_helo(st, r) == -1)
 		return -1;
 	if (st->has_mail) {
-		cmd_reply_set(r, "503 5.5.1 Error: nested MAIL command\r\n");
+		cmd_reply_set(r, "503 5.5.1 A transaction is already open\r\n");
 		return -1;
 	}
 	if (strncasecmp(a->arg, "FROM:", 5) != 0) {
@@ -297,8 +297,8 @@ cmd_check_mail(struct smtp_state *st, struct cmd_args *a,
 	if (cmd_mail_params(params, a, r) == -1)
 		return -1;
 	if (st->p.size_limit != 0 && a->size > st->p.size_limit) {
-		cmd_reply_set(r, "552 5.3.4 Message size exceeds fixed "
-		    "limit\r\n");
+		cmd_reply_set(r, "552 5.3.4 Declared size is over this "
+		    "server's limit\r\n");
 		return -1;
 	}
 	return 0;
@@ -323,7 +323,7 @@ cmd_check_rcpt(struct smtp_state *st, struct cmd_args *a,
 	if (cmd_need_helo(st, r) == -1)
 		return -1;
 	if (!st->has_mail) {
-		cmd_reply_set(r, "503 5.5.1 Error: need MAIL command\r\n");
+		cmd_reply_set(r, "503 5.5.1 MAIL FROM comes first\r\n");
 		return -1;
 	}
 	if (strncasecmp(a->arg, "TO:", 3) != 0) {
@@ -333,12 +333,12 @@ cmd_check_rcpt(struct smtp_state *st, struct cmd_args *a,
 	if (cmd_parse_path(a->arg + 3, 0, a, &params, r) == -1)
 		return -1;
 	if (*params != '\0') {
-		cmd_reply_set(r, "555 5.5.4 Error: unsupported RCPT "
-		    "parameter\r\n");
+		cmd_reply_set(r, "555 5.5.4 RCPT parameter not "
+		    "supported\r\n");
 		return -1;
 	}
 	if (st->nrcpt >= st->p.rcpt_limit) {
-		cmd_reply_set(r, "452 4.5.3 Error: too many recipients\r\n");
+		cmd_reply_set(r, "452 4.5.3 Recipient limit reached\r\n");
 		return -1;
 	}
 	return 0;
@@ -361,11 +361,11 @@ cmd_check_data(struct smtp_state *st, struct cmd_args *a,
 	if (cmd_no_args(a, "DATA", r) == -1)
 		return -1;
 	if (!st->has_mail) {
-		cmd_reply_set(r, "503 5.5.1 Error: need RCPT command\r\n");
+		cmd_reply_set(r, "503 5.5.1 No recipient yet\r\n");
 		return -1;
 	}
 	if (st->nrcpt == 0) {
-		cmd_reply_set(r, "554 5.5.1 Error: no valid recipients\r\n");
+		cmd_reply_set(r, "554 5.5.1 No recipient was accepted\r\n");
 		return -1;
 	}
 	return 0;
@@ -426,8 +426,8 @@ cmd_check_vrfy(struct smtp_state *st, struct cmd_args *a,
 static void
 cmd_do_vrfy(struct smtp_state *st, struct cmd_args *a, struct cmd_reply *r)
 {
-	cmd_reply_set(r, "252 2.1.5 Cannot VRFY user, but will accept "
-	    "message and attempt delivery\r\n");
+	cmd_reply_set(r, "252 2.1.5 Address not verified here; "
+	    "send mail to try it\r\n");
 }
 
 static void
@@ -441,7 +441,7 @@ static void
 cmd_do_unimplemented(struct smtp_state *st, struct cmd_args *a,
     struct cmd_reply *r)
 {
-	cmd_reply_set(r, "502 5.5.1 Error: command not implemented\r\n");
+	cmd_reply_set(r, "502 5.5.1 Command not implemented\r\n");
 }
 
 static const struct cmd_def cmd_table[] = {
@@ -527,7 +527,7 @@ cmd_split(const char *line, size_t len, struct cmd_args *a,
 	size_t n;
 
 	if (len > SMTP_LINE_MAX || memchr(line, '\0', len) != NULL) {
-		cmd_reply_set(r, "500 5.5.2 Error: command not recognized\r\n");
+		cmd_reply_set(r, "500 5.5.2 Unknown command\r\n");
 		return -1;
 	}
 	memcpy(a->line, line, len);
@@ -555,7 +555,7 @@ cmd_execute(struct smtp_state *st, const char *line, size_t len,
 	st->total[r->verb]++;
 
 	if (st->errors >= SMTP_ERROR_MAX) {
-		cmd_reply_set(r, "421 4.7.0 %s Error: too many errors\r\n",
+		cmd_reply_set(r, "421 4.7.0 %s Too many errors, closing\r\n",
 		    st->p.hostname);
 		r->action = CMD_CLOSE;
 		return;
@@ -563,7 +563,7 @@ cmd_execute(struct smtp_state *st, const char *line, size_t len,
 	if (cmd_split(line, len, &a, r) == -1)
 		goto done;
 	if (d == NULL) {
-		cmd_reply_set(r, "500 5.5.2 Error: command not recognized\r\n");
+		cmd_reply_set(r, "500 5.5.2 Unknown command\r\n");
 		goto done;
 	}
 	if (d->check != NULL && d->check(st, &a, r) == -1)
@@ -582,7 +582,7 @@ cmd_line_too_long(struct smtp_state *st, struct cmd_reply *r)
 	r->verb = VERB_UNKNOWN;
 	r->action = CMD_REPLY;
 	st->total[VERB_UNKNOWN]++;
-	cmd_reply_set(r, "500 5.5.2 Error: line too long\r\n");
+	cmd_reply_set(r, "500 5.5.2 Command line too long\r\n");
 	cmd_count(st, VERB_UNKNOWN, r->code);
 }
 
@@ -634,7 +634,7 @@ cmd_verdict(struct smtp_state *st, unsigned code, const char *text,
 		cmd_clean_text(clean, sizeof(clean), text);
 		if (clean[0] == '\0')
 			strlcpy(clean, code < 500 ? "4.7.1 Try again later" :
-			    "5.7.1 Access denied", sizeof(clean));
+			    "5.7.1 Refused by policy", sizeof(clean));
 		cmd_reply_set(r, "%u %s\r\n", code, clean);
 	}
 	cmd_count(st, r->verb, r->code);
@@ -647,7 +647,7 @@ cmd_policy_unavailable(struct smtp_state *st, struct cmd_reply *r)
 	r->verb = st->pending_verb == VERB_RCPT ? VERB_RCPT : VERB_MAIL;
 	r->action = CMD_REPLY;
 	st->pending_verb = -1;
-	cmd_reply_set(r, "451 4.3.0 Error: policy service unavailable\r\n");
+	cmd_reply_set(r, "451 4.3.0 Policy service not available\r\n");
 	cmd_count(st, r->verb, r->code);
 }
 

@@ -317,15 +317,17 @@ const char *
 data_refusal(const struct data_sm *sm)
 {
 	if (sm->flags & DATA_F_SIZE)
-		return "552 5.3.4 Message size exceeds fixed limit";
+		return "552 5.3.4 Message is over the size limit";
 	if (sm->flags & DATA_F_NUL)
-		return "550 5.6.0 Error: message contains NUL characters";
+		return "550 5.6.0 NUL octet in the message";
 	if (sm->flags & DATA_F_BARE)
-		return "550 5.6.0 Error: message contains bare CR or LF "
-		    "characters";
+		return "550 5.6.0 Bare CR or LF in the message; "
+		    "lines must end in CRLF";
 	if (sm->flags & DATA_F_LONGLINE)
-		return "552 5.3.4 Error: message line too long";
+		return "552 5.3.4 A line of the message is over the "
+		    "length limit";
 	if (sm->flags & DATA_F_HOPS)
-		return "554 5.4.6 Error: too many hops";
+		return "554 5.4.6 Too many Received: fields, "
+		    "probably a mail loop";
 	return NULL;
 }

@@ -311,8 +311,8 @@ session_final(struct session *s, int verb, int check, const char *text,
 	    (s->st.helo_mode != SMTP_HELO_EHLO || cmd_ends_group(verb))) {
 		log_info("improper command pipelining after %s from %s",
 		    cmd_verb_name(verb), s->name);
-		session_printf(s, "554 5.5.0 Error: improper use of SMTP "
-		    "command pipelining\r\n");
+		session_printf(s, "554 5.5.0 Command sent before the reply "
+		    "without PIPELINING\r\n");
 		session_close(s);
 		return;
 	}
@@ -503,8 +503,8 @@ session_data_begin(struct session *s)
 	if (smtpd.queue == NULL) {
 		log_warn("NOQUEUE: DATA from %s: no queue service", s->name);
 		cmd_data_done(&s->st, 0);
-		session_final_str(s, VERB_DATA, 1, "451 4.3.0 Error: queue "
-		    "service unavailable\r\n");
+		session_final_str(s, VERB_DATA, 1, "451 4.3.0 Queue service "
+		    "not available\r\n");
 		return;
 	}
 	wait_insert(s, smtpd_next_id());
@@ -593,8 +593,8 @@ session_queue_qid(uint64_t id, uint32_t code, const char *text,
 		log_warn("%s: Received: header does not fit", s->qid);
 		session_forget(s);
 		cmd_data_done(&s->st, 0);
-		session_final_str(s, VERB_DATA, 1, "451 4.3.0 Error: local "
-		    "error in processing\r\n");
+		session_final_str(s, VERB_DATA, 1, "451 4.3.0 Local error, "
+		    "try again later\r\n");
 		return;
 	}
 	s->state = S_DATA;
@@ -606,8 +606,8 @@ session_queue_qid(uint64_t id, uint32_t code, const char *text,
 		/* Content before the 354: no network client may do that. */
 		log_info("improper command pipelining after DATA from %s",
 		    s->name);
-		session_printf(s, "554 5.5.0 Error: improper use of SMTP "
-		    "command pipelining\r\n");
+		session_printf(s, "554 5.5.0 Command sent before the reply "
+		    "without PIPELINING\r\n");
 		session_close(s);
 		return;
 	}
@@ -678,8 +678,8 @@ session_data_end(struct session *s)
 	if (!session_queue_ok(s)) {
 		log_warn("%s: queue service lost during DATA from %s",
 		    s->qid, s->name);
-		snprintf(reply, sizeof(reply), "451 4.3.0 Error: queue "
-		    "service unavailable\r\n");
+		snprintf(reply, sizeof(reply), "451 4.3.0 Queue service "
+		    "not available\r\n");
 	} else if (refusal != NULL) {
 		ipc_send_empty(smtpd.queue, IMSG_MSG_ABORT, s->wait_id);
 		log_info("%s: reject: END-OF-MESSAGE from %s: %s", s->qid,
@@ -751,7 +751,7 @@ session_queue_lost(void)
 		if (s->state == S_RESULT)
 			cmd_txn_reset(&s->st);
 		session_final_str(s, VERB_DATA, s->state == S_QID,
-		    "451 4.3.0 Error: queue service unavailable\r\n");
+		    "451 4.3.0 Queue service not available\r\n");
 		session_process(s);
 	}
 }
@@ -936,8 +936,8 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 		log_info("timeout after %s from %s", session_stage(s),
 		    s->name);
 		if (what & BEV_EVENT_READING) {
-			session_printf(s, "421 4.4.2 %s Error: timeout "
-			    "exceeded\r\n", session_cfg(s)->myhostname);
+			session_printf(s, "421 4.4.2 %s Timed out waiting "
+			    "for input\r\n", session_cfg(s)->myhostname);
 			session_close(s);
 			return;
 		}

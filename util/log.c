@@ -87,7 +87,7 @@ log_stderr_line(const char *prefix, const char *msg)
 		return;
 }
 
-static void
+static void LOG_PRINTF(3, 0)
 log_emit(int pri, const char *prefix, const char *fmt, va_list ap)
 {
 	char msg[LOG_LINE_MAX];

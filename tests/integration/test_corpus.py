@@ -1,9 +1,9 @@
 """The message corpus, sent with smtplib and swaks, arrives intact.
 
-Each file gets an X-Test-Id header in front so that the Maildir file can
-be matched to it; what arrives must equal the file byte for byte after
-the trace headers Bulwark adds (Return-Path:, Delivered-To:, Received:)
-and the transport rules (CRLF on the wire, LF in the Maildir, a final
+Each file is sent as it is; the queue id of the 250 reply finds it in
+the Maildir again (Bulwark's Received: field names it).  What arrives
+must equal the file byte for byte after the trace fields Bulwark adds
+(Return-Path:, Delivered-To:, Received:) and the transport rules (CRLF on the wire, LF in the Maildir, a final
 line ending added when the file lacked one).  Files that break the rules
 must get the refusal written down in EXPECT.tsv / SHARED-EXPECT.tsv.
 """
@@ -23,32 +23,35 @@ def corpus_files(folder):
 
 class CorpusTest(BulwarkTest):
 
-    def run_corpus(self, d, folder, files, expect, prefix):
+    def run_corpus(self, d, folder, files, expect):
+        """Send each file as it is; match what arrives by the queue id
+        in Bulwark's Received: field, and compare byte for byte."""
         mbox = d.maildir("someone")
-        accepted = {}
+        accepted = {}		# queue id -> (name, data)
         total = 0
         for name in files:
             with open(os.path.join(folder, name), "rb") as f:
                 data = f.read()
             total += len(data)
-            tid = prefix + name
             want = expect.get(name, "delivered")
-            res = d.send(harness.with_test_id(data, tid))
+            res = d.send(data)
             with self.subTest(file=name, stage="smtp"):
                 if want == "delivered":
                     self.assertEqual(res[0], 250,
                                      "%s: refused: %s %s" % (name, *res))
-                    accepted[tid] = (name, data)
+                    qid = d.queue_id_from(res[1])
+                    self.assertIsNotNone(qid, res[1])
+                    accepted[qid] = (name, data)
                 else:
                     self.assertRefused(res, want, name)
-        got = mbox.wait_test_ids(accepted, 60 + total // 100000)
-        for tid, (name, data) in sorted(accepted.items()):
+        got = mbox.wait_queue_ids(accepted, 60 + total // 100000)
+        for qid, (name, data) in sorted(accepted.items()):
             with self.subTest(file=name, stage="delivery"):
-                msgs = got.get(tid, [])
+                msgs = got.get(qid, [])
                 self.assertEqual(len(msgs), 1,
                                  "%s: %d copies in the Maildir"
                                  % (name, len(msgs)))
-                self.assertDelivered(msgs[0], data, tid)
+                self.assertDelivered(msgs[0], data, what=name)
         # Nothing arrived that was not sent or was refused.
         strays = set(got) - set(accepted)
         self.assertEqual(strays, set(), "unexpected messages in Maildir")
@@ -65,7 +68,7 @@ class CorpusTest(BulwarkTest):
         for name in expect:
             self.assertIn(name, files, "EXPECT.tsv names a missing file")
         d = self.daemon()
-        self.run_corpus(d, harness.DATA_DIR, files, expect, "own-")
+        self.run_corpus(d, harness.DATA_DIR, files, expect)
 
     def test_shared_corpus(self):
         """../shared/corpus/messages by smtplib, outcomes as
@@ -78,7 +81,7 @@ class CorpusTest(BulwarkTest):
             os.path.join(harness.DATA_DIR, "SHARED-EXPECT.tsv"))
         self.assertTrue(expect, "tests/data/SHARED-EXPECT.tsv is missing")
         d = self.daemon()
-        accepted = self.run_corpus(d, folder, files, expect, "shared-")
+        accepted = self.run_corpus(d, folder, files, expect)
         print("\n    shared corpus: %d files, %d delivered intact"
               % (len(files), len(accepted)), end="")
 
@@ -98,14 +101,13 @@ class CorpusTest(BulwarkTest):
         for name in names:
             with open(os.path.join(harness.DATA_DIR, name), "rb") as f:
                 data = f.read()
-            tid = "swaks-" + name
             # swaks ends the data itself with CRLF.CRLF after the file,
             # and takes a final "." line of the file for that ending:
             # so send the file without its last line ending, and give a
             # file whose last line is a dot one more line after it.
             if harness.lf(data).endswith(b"\n.\n"):
                 data += b"a line after the final dot\n"
-            wire = harness.crlf(harness.with_test_id(data, tid))
+            wire = harness.crlf(data)
             if wire.endswith(b"\r\n"):
                 wire = wire[:-2]
             path = os.path.join(tmp, name)
@@ -117,13 +119,16 @@ class CorpusTest(BulwarkTest):
                  "--to", "someone@example.test", "--data", "@" + path,
                  "--timeout", "60"],
                 capture_output=True, timeout=120)
+            out = r.stdout.decode("utf-8", "replace")
             with self.subTest(file=name, stage="swaks"):
                 self.assertEqual(r.returncode, 0, "swaks failed:\n%s"
-                                 % r.stdout.decode("utf-8", "replace")[-2000:])
-                sent[tid] = data
-        got = d.maildir().wait_test_ids(sent, 60)
-        for tid, data in sorted(sent.items()):
-            with self.subTest(test_id=tid, stage="delivery"):
-                msgs = got.get(tid, [])
+                                 % out[-2000:])
+                qid = d.queue_id_from(out)
+                self.assertIsNotNone(qid, out[-2000:])
+                sent[qid] = (name, data)
+        got = d.maildir().wait_queue_ids(sent, 60)
+        for qid, (name, data) in sorted(sent.items()):
+            with self.subTest(file=name, stage="delivery"):
+                msgs = got.get(qid, [])
                 self.assertEqual(len(msgs), 1)
-                self.assertDelivered(msgs[0], data, tid)
+                self.assertDelivered(msgs[0], data, what=name)
