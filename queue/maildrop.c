@@ -150,17 +150,24 @@ trusted(const char *login)
 	return 0;
 }
 
-/* Read the envelope lines; NULL with *why set when malformed. */
-static struct drop *
-read_envelope(FILE *f, const char *name, uid_t uid, const char **why)
+/*
+ * The envelope lines of a maildrop file, through the empty line that
+ * ends them, leaving f at the content.  Pure parsing of what a user
+ * wrote, no passwd or configuration look-ups: *sender gets the "sender"
+ * line's address ("" for the null sender), or NULL when there is none.
+ * Returns 0, or -1 with *why set and nothing to free.
+ */
+int
+maildrop_parse_envelope(FILE *f, char **sender, char ***rcpt,
+    uint32_t *nrcpt, const char **why)
 {
-	char line[MAILDROP_LINE_MAX], *given = NULL;
-	struct drop *d = xcalloc(1, sizeof(*d));
-	struct passwd *pw;
+	char line[MAILDROP_LINE_MAX], *given = NULL, **v = NULL;
+	uint32_t n = 0, i;
 	int have_sender = 0;
 
-	strlcpy(d->name, name, sizeof(d->name));
-	d->uid = uid;
+	*sender = NULL;
+	*rcpt = NULL;
+	*nrcpt = 0;
 	*why = "malformed envelope";
 	if (read_line(f, line, sizeof(line)) != 0 ||
 	    strcmp(line, MAILDROP_MAGIC) != 0) {
@@ -180,27 +187,50 @@ read_envelope(FILE *f, const char *name, uid_t uid, const char **why)
 				goto bad;
 			}
 		} else if (strncmp(line, "rcpt ", 5) == 0 &&
-		    d->nrcpt < MAILDROP_RCPT_MAX) {
-			d->rcpt = xreallocarray(d->rcpt, d->nrcpt + 1,
-			    sizeof(*d->rcpt));
-			if ((d->rcpt[d->nrcpt] = parse_addr(line + 5, 0)) ==
-			    NULL) {
+		    n < MAILDROP_RCPT_MAX) {
+			v = xreallocarray(v, n + 1, sizeof(*v));
+			if ((v[n] = parse_addr(line + 5, 0)) == NULL) {
 				*why = "bad recipient address";
 				goto bad;
 			}
-			d->nrcpt++;
+			n++;
 		} else
 			goto bad;
 	}
-	if (d->nrcpt == 0) {
+	if (n == 0) {
 		*why = "no recipients";
 		goto bad;
 	}
+	*sender = given;
+	*rcpt = v;
+	*nrcpt = n;
+	return 0;
+bad:
+	free(given);
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+	return -1;
+}
+
+/* Read the envelope lines; NULL with *why set when malformed. */
+static struct drop *
+read_envelope(FILE *f, const char *name, uid_t uid, const char **why)
+{
+	struct drop *d = xcalloc(1, sizeof(*d));
+	struct passwd *pw;
+	char *given = NULL;
+
+	strlcpy(d->name, name, sizeof(d->name));
+	d->uid = uid;
+	if (maildrop_parse_envelope(f, &given, &d->rcpt, &d->nrcpt,
+	    why) != 0)
+		goto bad;
 	if ((pw = getpwuid(uid)) == NULL) {
 		*why = "owner is no known user";
 		goto bad;
 	}
-	if (have_sender && (uid == 0 || trusted(pw->pw_name))) {
+	if (given != NULL && (uid == 0 || trusted(pw->pw_name))) {
 		d->sender = given;
 		given = NULL;
 	} else

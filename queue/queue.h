@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <event2/event.h>
 
@@ -137,6 +138,12 @@ void		 showq_format(struct rec_buf *, time_t now);
 /* maildrop.c */
 void		 maildrop_init(int dirfd);
 void		 maildrop_stop(void);
+/*
+ * The envelope lines at the start of a maildrop file (the fuzzer drives
+ * this through fmemopen).  0, or -1 with *why set and nothing to free.
+ */
+int		 maildrop_parse_envelope(FILE *, char **sender, char ***rcpt,
+		    uint32_t *nrcpt, const char **why);
 
 /* Dates as RFC 5322 writes them. */
 void		 queue_date(time_t, char *out, size_t len);

@@ -35,19 +35,11 @@
 #include "aliases.h"
 #include "xmalloc.h"
 
-struct alias {
-	char	*name;
-	char	*value;		/* "target, target" */
-	size_t	 line;
-};
-
 struct compile {
-	const char	*src;
-	FILE		*errs;		/* open_memstream */
-	int		 nerr;
-	struct alias	*a;
-	size_t		 n;
-	size_t		 cap;
+	const char		*src;
+	FILE			*errs;		/* NULL: only counted */
+	int			 nerr;
+	struct alias_table	*t;
 };
 
 static void
@@ -59,12 +51,14 @@ cerr(struct compile *c, size_t line, const char *fmt, ...)
 {
 	va_list ap;
 
+	c->nerr++;
+	if (c->errs == NULL)
+		return;
 	fprintf(c->errs, "%s:%zu: ", c->src, line);
 	va_start(ap, fmt);
 	vfprintf(c->errs, fmt, ap);
 	va_end(ap);
 	fputc('\n', c->errs);
-	c->nerr++;
 }
 
 static char *
@@ -231,80 +225,143 @@ parse_name(struct compile *c, size_t line, char *s, char **name)
 static void
 parse_entry(struct compile *c, size_t line, char *s)
 {
+	struct alias_table *t = c->t;
 	char *name, *rest, *value;
 	size_t i;
 
 	if ((rest = parse_name(c, line, s, &name)) == NULL)
 		return;
-	for (i = 0; i < c->n; i++)
-		if (strcmp(c->a[i].name, name) == 0) {
+	for (i = 0; i < t->n; i++)
+		if (strcmp(t->a[i].name, name) == 0) {
 			cerr(c, line, "alias %s given twice (first at line "
-			    "%zu)", name, c->a[i].line);
+			    "%zu)", name, t->a[i].line);
 			return;
 		}
 	if ((value = parse_targets(c, line, name, rest)) == NULL)
 		return;
-	if (c->n == c->cap) {
-		c->cap = c->cap ? c->cap * 2 : 64;
-		c->a = xreallocarray(c->a, c->cap, sizeof(*c->a));
+	if (t->n == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 64;
+		t->a = xreallocarray(t->a, t->cap, sizeof(*t->a));
 	}
-	c->a[c->n].name = xstrdup(name);
-	c->a[c->n].value = value;
-	c->a[c->n].line = line;
-	c->n++;
+	t->a[t->n].name = xstrdup(name);
+	t->a[t->n].value = value;
+	t->a[t->n].line = line;
+	t->n++;
 }
 
-static int
-read_source(struct compile *c)
+/*
+ * One source line (NUL-terminated, as getline() left it, so text after
+ * a NUL inside it is not seen): a comment, a blank, the continuation of
+ * *pending, or the start of a new entry, which ends the pending one.
+ */
+static void
+parse_line(struct compile *c, char *buf, size_t lineno, char **pending,
+    size_t *start)
 {
-	char *buf = NULL, *pending = NULL, *s, *joined;
-	size_t cap = 0, lineno = 0, start = 0;
-	FILE *fp;
+	char *s, *joined;
 
-	if ((fp = fopen(c->src, "r")) == NULL) {
-		fprintf(c->errs, "%s: %s\n", c->src, strerror(errno));
-		c->nerr++;
-		return -1;
-	}
-	while (getline(&buf, &cap, fp) != -1) {
-		lineno++;
-		s = trim(buf);
-		if (*s == '#' || (*s == '\0' && buf[0] != ' ' &&
-		    buf[0] != '\t'))
-			continue;
-		if (buf[0] == ' ' || buf[0] == '\t') {
-			if (*s == '\0')
-				continue;
-			if (pending == NULL) {
-				cerr(c, lineno, "continuation line without "
-				    "an alias before it");
-				continue;
-			}
-			xasprintf(&joined, "%s %s", pending, s);
-			free(pending);
-			pending = joined;
-			continue;
+	s = trim(buf);
+	if (*s == '#' || (*s == '\0' && buf[0] != ' ' && buf[0] != '\t'))
+		return;
+	if (buf[0] == ' ' || buf[0] == '\t') {
+		if (*s == '\0')
+			return;
+		if (*pending == NULL) {
+			cerr(c, lineno, "continuation line without an alias "
+			    "before it");
+			return;
 		}
-		if (pending != NULL)
-			parse_entry(c, start, pending);
-		free(pending);
-		pending = xstrdup(s);
-		start = lineno;
+		xasprintf(&joined, "%s %s", *pending, s);
+		free(*pending);
+		*pending = joined;
+		return;
 	}
-	if (ferror(fp)) {
-		fprintf(c->errs, "%s: %s\n", c->src, strerror(errno));
-		c->nerr++;
-	} else if (pending != NULL)
-		parse_entry(c, start, pending);
+	if (*pending != NULL)
+		parse_entry(c, *start, *pending);
+	free(*pending);
+	*pending = xstrdup(s);
+	*start = lineno;
+}
+
+int
+aliases_parse(const char *src, const char *text, size_t len,
+    struct alias_table *t, FILE *errs)
+{
+	struct compile c;
+	const char *p = text, *end = text + len, *nl;
+	char *buf = NULL, *pending = NULL;
+	size_t n, lineno = 0, start = 0;
+
+	memset(&c, 0, sizeof(c));
+	c.src = src;
+	c.errs = errs;
+	c.t = t;
+	while (p < end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		n = nl == NULL ? (size_t)(end - p) : (size_t)(nl - p) + 1;
+		buf = xreallocarray(buf, n + 1, 1);
+		memcpy(buf, p, n);
+		buf[n] = '\0';
+		parse_line(&c, buf, ++lineno, &pending, &start);
+		p += n;
+	}
+	if (pending != NULL)
+		parse_entry(&c, start, pending);
 	free(pending);
 	free(buf);
+	return c.nerr;
+}
+
+void
+aliases_table_free(struct alias_table *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++) {
+		free(t->a[i].name);
+		free(t->a[i].value);
+	}
+	free(t->a);
+	memset(t, 0, sizeof(*t));
+}
+
+/* The whole source file into *text; 0, or -1 with the error noted. */
+static int
+read_source(const char *src, FILE *errs, char **text, size_t *len)
+{
+	char *buf = NULL;
+	size_t cap = 0, n = 0, got;
+	FILE *fp;
+
+	*text = NULL;
+	if ((fp = fopen(src, "r")) == NULL) {
+		fprintf(errs, "%s: %s\n", src, strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		if (cap - n < 8192) {
+			cap = cap == 0 ? 8192 : cap * 2;
+			buf = xreallocarray(buf, cap, 1);
+		}
+		if ((got = fread(buf + n, 1, cap - n, fp)) == 0)
+			break;
+		n += got;
+	}
+	if (ferror(fp)) {
+		fprintf(errs, "%s: %s\n", src, strerror(errno));
+		free(buf);
+		fclose(fp);
+		return -1;
+	}
 	fclose(fp);
-	return c->nerr == 0 ? 0 : -1;
+	*text = buf;
+	*len = n;
+	return 0;
 }
 
 /* Write every alias into a new hash file at tmp; 0 or an errno. */
 static int
-write_db(const struct compile *c, const char *tmp)
+write_db(const struct alias_table *t, const char *tmp)
 {
 	DB *db;
 	DBT key, val;
@@ -315,13 +372,13 @@ write_db(const struct compile *c, const char *tmp)
 		return rv;
 	rv = db->open(db, NULL, tmp, NULL, DB_HASH, DB_CREATE | DB_EXCL,
 	    0644);
-	for (i = 0; rv == 0 && i < c->n; i++) {
+	for (i = 0; rv == 0 && i < t->n; i++) {
 		memset(&key, 0, sizeof(key));
 		memset(&val, 0, sizeof(val));
-		key.data = c->a[i].name;
-		key.size = (u_int32_t)strlen(c->a[i].name) + 1;
-		val.data = c->a[i].value;
-		val.size = (u_int32_t)strlen(c->a[i].value) + 1;
+		key.data = t->a[i].name;
+		key.size = (u_int32_t)strlen(t->a[i].name) + 1;
+		val.data = t->a[i].value;
+		val.size = (u_int32_t)strlen(t->a[i].value) + 1;
 		rv = db->put(db, NULL, &key, &val, 0);
 	}
 	if (db->close(db, 0) != 0 && rv == 0)
@@ -339,59 +396,49 @@ write_db(const struct compile *c, const char *tmp)
 	return 0;
 }
 
-static void
-free_compile(struct compile *c)
-{
-	size_t i;
-
-	for (i = 0; i < c->n; i++) {
-		free(c->a[i].name);
-		free(c->a[i].value);
-	}
-	free(c->a);
-}
-
 int
 aliases_compile(const char *src, const char *dbpath, char **errs)
 {
-	struct compile c;
-	char *tmp = NULL;
-	size_t errlen;
+	struct alias_table t;
+	FILE *ef;
+	char *tmp = NULL, *text = NULL;
+	size_t errlen, len = 0;
 	int rv = -1, e;
 
-	memset(&c, 0, sizeof(c));
-	c.src = src;
+	memset(&t, 0, sizeof(t));
 	*errs = NULL;
-	if ((c.errs = open_memstream(errs, &errlen)) == NULL) {
+	if ((ef = open_memstream(errs, &errlen)) == NULL) {
 		xasprintf(errs, "%s: %s", src, strerror(errno));
 		return -1;
 	}
-	if (read_source(&c) == -1)
+	if (read_source(src, ef, &text, &len) == -1 ||
+	    aliases_parse(src, text, len, &t, ef) != 0)
 		goto done;
 
 	xasprintf(&tmp, "%s.tmp.%ld", dbpath, (long)getpid());
 	unlink(tmp);
-	if ((e = write_db(&c, tmp)) != 0) {
-		fprintf(c.errs, "%s: cannot write: %s\n", tmp, db_strerror(e));
+	if ((e = write_db(&t, tmp)) != 0) {
+		fprintf(ef, "%s: cannot write: %s\n", tmp, db_strerror(e));
 		unlink(tmp);
 		goto done;
 	}
 	if (rename(tmp, dbpath) == -1) {
-		fprintf(c.errs, "%s: cannot rename to %s: %s\n", tmp, dbpath,
+		fprintf(ef, "%s: cannot rename to %s: %s\n", tmp, dbpath,
 		    strerror(errno));
 		unlink(tmp);
 		goto done;
 	}
-	rv = (int)c.n;
+	rv = (int)t.n;
 
 done:
-	fclose(c.errs);
+	fclose(ef);
 	if (rv >= 0) {
 		free(*errs);
 		*errs = NULL;
 	}
 	free(tmp);
-	free_compile(&c);
+	free(text);
+	aliases_table_free(&t);
 	return rv;
 }
 

@@ -79,9 +79,10 @@ header_date(time_t when, char *out, size_t outlen)
 	if (gmtime_r(&when, &tm) == NULL || tm.tm_wday < 0 ||
 	    tm.tm_wday > 6 || tm.tm_mon < 0 || tm.tm_mon > 11)
 		return -1;
-	n = snprintf(out, outlen, "%s, %02d %s %04d %02d:%02d:%02d +0000",
+	/* tm_year may be as large as INT_MAX: add in a wider type. */
+	n = snprintf(out, outlen, "%s, %02d %s %04lld %02d:%02d:%02d +0000",
 	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
-	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	    (long long)tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 	if (n < 0 || (size_t)n >= outlen)
 		return -1;
 	return n;

@@ -544,6 +544,12 @@ chan_take_fd(void *arg, int fd)
 	in_fd_push(arg, fd);
 }
 
+int
+ipc_hdr_ok(const struct ipc_hdr *hdr)
+{
+	return hdr->len <= IPC_MAX_PAYLOAD && hdr->has_fd <= 1;
+}
+
 static void
 check_hdr(const struct ipc_hdr *hdr, const char *peer)
 {
@@ -556,6 +562,19 @@ check_hdr(const struct ipc_hdr *hdr, const char *peer)
 		    ipc_type_name(hdr->type), peer, hdr->has_fd);
 }
 
+ssize_t
+ipc_frame_len(const void *buf, size_t avail, struct ipc_hdr *hdr)
+{
+	if (avail < sizeof(*hdr))
+		return 0;
+	memcpy(hdr, buf, sizeof(*hdr));
+	if (!ipc_hdr_ok(hdr))
+		return -1;
+	if (avail - sizeof(*hdr) < hdr->len)
+		return 0;
+	return (ssize_t)(sizeof(*hdr) + hdr->len);
+}
+
 /*
  * Hand every complete frame in the input buffer to the handler.  Returns
  * -1 when a handler freed the channel (it is gone then), else 0.
@@ -566,14 +585,16 @@ chan_dispatch(struct ipc_chan *c)
 	struct ipc_reader rd;
 	struct ipc_hdr hdr;
 	size_t avail, total;
+	ssize_t n;
 
 	while (!c->lost &&
 	    (avail = c->in_end - c->in_start) >= sizeof(hdr)) {
-		memcpy(&hdr, c->in + c->in_start, sizeof(hdr));
-		check_hdr(&hdr, c->peer);
-		total = sizeof(hdr) + hdr.len;
-		if (avail < total)
+		n = ipc_frame_len(c->in + c->in_start, avail, &hdr);
+		if (n == -1)
+			check_hdr(&hdr, c->peer);	/* fatal */
+		if (n <= 0)
 			break;
+		total = (size_t)n;
 
 		memset(&rd, 0, sizeof(rd));
 		rd.hdr = &hdr;
@@ -733,13 +754,75 @@ ipc_read_blocking(int fd, const char *peer, struct ipc_hdr *hdr,
 
 /* --- typed getters --------------------------------------------------- */
 
-static void
-need(struct ipc_reader *rd, size_t n, const char *what)
+int
+ipc_take_u32(struct ipc_reader *rd, uint32_t *v)
 {
-	if (rd->left < n)
-		fatal("ipc: garbled %s frame from %s: short %s field "
-		    "(%zu of %zu bytes)", ipc_type_name(rd->hdr->type),
-		    rd->peer, what, rd->left, n);
+	if (rd->left < sizeof(*v))
+		return -1;
+	memcpy(v, rd->p, sizeof(*v));
+	rd->p += sizeof(*v);
+	rd->left -= sizeof(*v);
+	return 0;
+}
+
+int
+ipc_take_u64(struct ipc_reader *rd, uint64_t *v)
+{
+	if (rd->left < sizeof(*v))
+		return -1;
+	memcpy(v, rd->p, sizeof(*v));
+	rd->p += sizeof(*v);
+	rd->left -= sizeof(*v);
+	return 0;
+}
+
+int
+ipc_take_data(struct ipc_reader *rd, const void **p, size_t *len)
+{
+	uint32_t n;
+
+	if (rd->left < sizeof(n))
+		return -1;
+	memcpy(&n, rd->p, sizeof(n));
+	if (rd->left - sizeof(n) < n)
+		return -1;
+	*p = rd->p + sizeof(n);
+	*len = n;
+	rd->p += sizeof(n) + n;
+	rd->left -= sizeof(n) + n;
+	return 0;
+}
+
+int
+ipc_take_str(struct ipc_reader *rd, char **s)
+{
+	struct ipc_reader was = *rd;
+	const void *p;
+	size_t len;
+
+	if (ipc_take_data(rd, &p, &len) == -1)
+		return -1;
+	if (memchr(p, '\0', len) != NULL) {
+		*rd = was;
+		return -1;
+	}
+	*s = xmalloc(len + 1);
+	memcpy(*s, p, len);
+	(*s)[len] = '\0';
+	return 0;
+}
+
+static void
+short_field(const struct ipc_reader *rd, size_t have, size_t want,
+    const char *what) __attribute__((noreturn));
+
+static void
+short_field(const struct ipc_reader *rd, size_t have, size_t want,
+    const char *what)
+{
+	fatal("ipc: garbled %s frame from %s: short %s field "
+	    "(%zu of %zu bytes)", ipc_type_name(rd->hdr->type), rd->peer,
+	    what, have, want);
 }
 
 uint32_t
@@ -747,10 +830,8 @@ ipc_get_u32(struct ipc_reader *rd)
 {
 	uint32_t v;
 
-	need(rd, sizeof(v), "u32");
-	memcpy(&v, rd->p, sizeof(v));
-	rd->p += sizeof(v);
-	rd->left -= sizeof(v);
+	if (ipc_take_u32(rd, &v) == -1)
+		short_field(rd, rd->left, sizeof(v), "u32");
 	return v;
 }
 
@@ -759,10 +840,8 @@ ipc_get_u64(struct ipc_reader *rd)
 {
 	uint64_t v;
 
-	need(rd, sizeof(v), "u64");
-	memcpy(&v, rd->p, sizeof(v));
-	rd->p += sizeof(v);
-	rd->left -= sizeof(v);
+	if (ipc_take_u64(rd, &v) == -1)
+		short_field(rd, rd->left, sizeof(v), "u64");
 	return v;
 }
 
@@ -773,33 +852,26 @@ get_bytes(struct ipc_reader *rd, size_t *len, const char *what)
 	const void *p;
 	uint32_t n;
 
-	need(rd, sizeof(n), what);
+	if (ipc_take_data(rd, &p, len) == 0)
+		return p;
+	if (rd->left < sizeof(n))
+		short_field(rd, rd->left, sizeof(n), what);
 	memcpy(&n, rd->p, sizeof(n));
-	rd->p += sizeof(n);
-	rd->left -= sizeof(n);
-	need(rd, n, what);
-	p = rd->p;
-	rd->p += n;
-	rd->left -= n;
-	*len = n;
-	return p;
+	short_field(rd, rd->left - sizeof(n), n, what);
 }
 
 char *
 ipc_get_str(struct ipc_reader *rd)
 {
-	const char *p;
-	char *s;
 	size_t len;
+	char *s;
 
-	p = get_bytes(rd, &len, "str");
-	if (memchr(p, '\0', len) != NULL)
-		fatal("ipc: garbled %s frame from %s: NUL inside a string",
-		    ipc_type_name(rd->hdr->type), rd->peer);
-	s = xmalloc(len + 1);
-	memcpy(s, p, len);
-	s[len] = '\0';
-	return s;
+	if (ipc_take_str(rd, &s) == 0)
+		return s;
+	/* Fatal when short; else the string holds a NUL. */
+	(void)get_bytes(rd, &len, "str");
+	fatal("ipc: garbled %s frame from %s: NUL inside a string",
+	    ipc_type_name(rd->hdr->type), rd->peer);
 }
 
 const void *

@@ -10,6 +10,8 @@
 #ifndef BULWARK_IPC_H
 #define BULWARK_IPC_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -164,6 +166,24 @@ const void	*ipc_get_data(struct ipc_reader *, size_t *len);
 /* Take ownership of the passed fd (fatal when there is none). */
 int		 ipc_get_fd(struct ipc_reader *);
 void		 ipc_get_end(struct ipc_reader *);
+
+/*
+ * The decoding under the reader and the getters, which never ends the
+ * process (for tests and the fuzz target).  ipc_hdr_ok: is hdr one the
+ * reader takes (payload within the limit, descriptor flag 0 or 1)?
+ * ipc_frame_len: the frame at the start of buf, avail bytes: its header
+ * copied to *hdr and its whole length, 0 while incomplete, or -1 when
+ * the header is garbled.  ipc_take_*: one field, 0, or -1 with rd left
+ * as it was when the field is short (a str: also when it holds a NUL);
+ * the str is malloc'd and the data points into the frame.
+ */
+int		 ipc_hdr_ok(const struct ipc_hdr *);
+ssize_t		 ipc_frame_len(const void *buf, size_t avail,
+		    struct ipc_hdr *);
+int		 ipc_take_u32(struct ipc_reader *, uint32_t *);
+int		 ipc_take_u64(struct ipc_reader *, uint64_t *);
+int		 ipc_take_str(struct ipc_reader *, char **);
+int		 ipc_take_data(struct ipc_reader *, const void **, size_t *);
 
 /*
  * Read one whole frame from a descriptor without an event loop (a child's

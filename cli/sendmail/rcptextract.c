@@ -160,6 +160,19 @@ tokenize(const char *s, size_t len, struct toks *tk)
 	}
 }
 
+/*
+ * RFC 5322 has CR and LF only as the CRLF of folding, which unfolding
+ * took out, and NUL nowhere: such a byte left in a quoted string or a
+ * domain literal would end up in the address handed back.
+ */
+static int
+has_bad_ctl(const struct tok *t)
+{
+	return memchr(t->s, '\r', t->len) != NULL ||
+	    memchr(t->s, '\n', t->len) != NULL ||
+	    memchr(t->s, '\0', t->len) != NULL;
+}
+
 static int
 out_append(char *out, size_t *olen, const char *s, size_t len)
 {
@@ -187,6 +200,8 @@ parse_addr_spec(const struct tok *v, size_t i, size_t end, char *out)
 	for (;;) {
 		if (!is_word(&v[i]))
 			return "bad local part";
+		if (has_bad_ctl(&v[i]))
+			return "line break or NUL inside quotes";
 		if (out_append(out, &olen, v[i].s, v[i].len) == -1)
 			return "address too long";
 		if (++i == end || !is_special(&v[i], '.'))
@@ -201,6 +216,8 @@ parse_addr_spec(const struct tok *v, size_t i, size_t end, char *out)
 	if (out_append(out, &olen, "@", 1) == -1 || ++i == end)
 		return "missing domain";
 	if (v[i].type == TOK_DLIT) {
+		if (has_bad_ctl(&v[i]))
+			return "line break or NUL inside the domain literal";
 		if (out_append(out, &olen, v[i].s, v[i].len) == -1)
 			return "address too long";
 		return i + 1 == end ? NULL : "text after the domain literal";

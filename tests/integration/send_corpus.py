@@ -8,8 +8,9 @@ Takes messages from ../shared/corpus/messages (or tests/data when that
 is absent) that are expected to be delivered, sends each unchanged with
 smtplib to someone@example.test, finds each in the Maildir's new/ by
 the queue id of its 250 reply (named in Bulwark's Received: field) and
-compares it byte for byte with the file, trace fields aside.  Prints a summary; exits 1 on any
-difference.  For the default instance of `make run`.
+compares it byte for byte with the file, trace fields aside.  Prints a
+summary; exits 1 on any difference.  For the default instance of `make
+run`.
 """
 
 import argparse

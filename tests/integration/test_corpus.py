@@ -3,8 +3,9 @@
 Each file is sent as it is; the queue id of the 250 reply finds it in
 the Maildir again (Bulwark's Received: field names it).  What arrives
 must equal the file byte for byte after the trace fields Bulwark adds
-(Return-Path:, Delivered-To:, Received:) and the transport rules (CRLF on the wire, LF in the Maildir, a final
-line ending added when the file lacked one).  Files that break the rules
+(Return-Path:, Delivered-To:, Received:) and the transport rules (CRLF
+on the wire, LF in the Maildir, a final line ending added when the file
+lacked one).  Files that break the rules
 must get the refusal written down in EXPECT.tsv / SHARED-EXPECT.tsv.
 """
 

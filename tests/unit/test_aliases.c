@@ -219,12 +219,50 @@ test_db_path(void)
 	CU_ASSERT_EQUAL(aliases_db_path("hash:/etc/aliases", out, 15), -1);
 }
 
+/* The parser on a buffer, as fuzz_aliases drives it: no file, no DB. */
+static void
+test_parse_buffer(void)
+{
+	const char text[] = "a: x\r\nB:\ty,\r\n z\r\n\"c d\": w\0junk\n"
+	    "bad: |cmd\nlast: v";
+	struct alias_table t;
+	char *errs = NULL;
+	size_t errlen;
+	FILE *ef;
+
+	memset(&t, 0, sizeof(t));
+	ef = open_memstream(&errs, &errlen);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ef);
+	CU_ASSERT_EQUAL(aliases_parse("buf", text, sizeof(text) - 1, &t, ef),
+	    1);
+	fclose(ef);
+	CU_ASSERT_PTR_NOT_NULL(strstr(errs, "buf:5: alias bad: "));
+	CU_ASSERT_EQUAL_FATAL(t.n, 4);
+	CU_ASSERT_STRING_EQUAL(t.a[0].name, "a");
+	CU_ASSERT_STRING_EQUAL(t.a[1].name, "b");
+	CU_ASSERT_STRING_EQUAL(t.a[1].value, "y, z");
+	CU_ASSERT_EQUAL(t.a[1].line, 2);
+	/* A NUL ends the line's text, as getline() and strlen() saw it. */
+	CU_ASSERT_STRING_EQUAL(t.a[2].name, "c d");
+	CU_ASSERT_STRING_EQUAL(t.a[2].value, "w");
+	CU_ASSERT_STRING_EQUAL(t.a[3].name, "last");
+	CU_ASSERT_EQUAL(t.a[3].line, 6);
+	aliases_table_free(&t);
+	CU_ASSERT_EQUAL(t.n, 0);
+	free(errs);
+
+	CU_ASSERT_EQUAL(aliases_parse("buf", "x y\n", 4, &t, NULL), 1);
+	CU_ASSERT_EQUAL(t.n, 0);
+	aliases_table_free(&t);
+}
+
 static CU_TestInfo tests[] = {
 	{ "compile and look up", test_compile_lookup },
 	{ "keys and values end in NUL", test_key_format },
 	{ "refused targets and lines", test_refused },
 	{ "missing files", test_missing_source },
 	{ "database path", test_db_path },
+	{ "parse a buffer", test_parse_buffer },
 	CU_TEST_INFO_NULL
 };
 
