@@ -83,7 +83,7 @@ job_delay(const struct djob *job)
 
 void
 job_report(struct djob *job, uint32_t i, enum deliver_status status,
-    const char *dsn, const char *relay, const char *text)
+    const char *dsn, const char *relay, const char *text, const char *reply)
 {
 	char to[LOG_ADDR_MAX], etext[LOG_TEXT_MAX];
 	struct ipc_msg *msg;
@@ -110,18 +110,19 @@ job_report(struct djob *job, uint32_t i, enum deliver_status status,
 	ipc_add_str(msg, dsn);
 	ipc_add_str(msg, relay);
 	ipc_add_str(msg, text);
+	ipc_add_str(msg, reply != NULL ? reply : "");
 	ipc_send(job->chan, msg, IPC_NO_FD);
 }
 
 void
 job_report_rest(struct djob *job, enum deliver_status status,
-    const char *dsn, const char *relay, const char *text)
+    const char *dsn, const char *relay, const char *text, const char *reply)
 {
 	uint32_t i;
 
 	for (i = 0; i < job->nrcpt; i++)
 		if (!job->rcpt[i].reported)
-			job_report(job, i, status, dsn, relay, text);
+			job_report(job, i, status, dsn, relay, text, reply);
 }
 
 void
@@ -246,7 +247,7 @@ job_end(struct djob *job)
 		snprintf(text, sizeof(text), "cannot buffer the message: %s",
 		    strerror(job->spool_errno));
 		job_report_rest(job, DSTATUS_DEFER, "4.3.0",
-		    job->agent->relay_none, text);
+		    job->agent->relay_none, text, NULL);
 		job_done(job);
 		return;
 	}
@@ -362,10 +363,13 @@ agent_reload(struct agent *a, struct ipc_reader *r)
 	if ((cfg = config_parse(path, text, &errs)) == NULL) {
 		log_warn("%s: new config not applied: %s", a->name,
 		    errs != NULL ? errs : "unknown error");
+		child_config_result(a->master, r->hdr->id,
+		    errs != NULL ? errs : "the configuration does not parse");
 		free(errs);
 	} else {
 		config_free(a->cfg);
 		a->cfg = cfg;
+		child_config_result(a->master, r->hdr->id, NULL);
 	}
 	free(path);
 	free(text);

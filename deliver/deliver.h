@@ -86,14 +86,18 @@ void	agent_run(struct agent *) __attribute__((noreturn));
 
 /*
  * Report recipient i of the job (index into job->rcpt): log it and send
- * IMSG_DELIVER_RCPT unless the job was abandoned.  A second report for
- * the same recipient is an invariant broken.
+ * IMSG_DELIVER_RCPT unless the job was abandoned.  reply is the remote
+ * server's reply the outcome rests on, NULL when there is none (a
+ * timeout, a local failure): bounces quote it as an SMTP diagnostic.  A
+ * second report for the same recipient is an invariant broken.
  */
 void	job_report(struct djob *, uint32_t i, enum deliver_status,
-	    const char *dsn, const char *relay, const char *text);
+	    const char *dsn, const char *relay, const char *text,
+	    const char *reply);
 /* Report every recipient not reported yet the same way. */
 void	job_report_rest(struct djob *, enum deliver_status,
-	    const char *dsn, const char *relay, const char *text);
+	    const char *dsn, const char *relay, const char *text,
+	    const char *reply);
 /* Every recipient is reported: send IMSG_DELIVER_DONE and free the job. */
 void	job_done(struct djob *);
 /* Forget the job without a word to the queue. */

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -106,6 +107,7 @@ child_run(const struct djob *job, const struct mailbox *mb, int wfd,
 	mj.fd = job->fd;
 	mj.len = job->len;
 	mj.seq = seq;
+	mj.now = time(NULL);
 	/* A virtual mailbox lives in <mailbox_base>/<name>/Maildir. */
 	if (cfg->mailbox_base != NULL && cfg->mailbox_base[0] != '\0') {
 		strlcpy(vdir, mb->maildir, sizeof(vdir));
@@ -202,7 +204,7 @@ finish_rcpt(struct djob *job)
 		st = lj->dsn[0] == '5' ? DSTATUS_BOUNCE : DSTATUS_DEFER;
 	job_report(job, lj->cur, st, lj->failed ? lj->dsn : "2.0.0", "local",
 	    lj->failed ? lj->text : lj->plan.via_alias ?
-	    "delivered to maildir via alias" : "delivered to maildir");
+	    "delivered to maildir via alias" : "delivered to maildir", NULL);
 	local_plan_free(&lj->plan);
 	lj->active = 0;
 	lj->cur++;
@@ -233,7 +235,7 @@ alias_db(char *out, size_t outlen)
 	if (maps == NULL || maps[0] == '\0')
 		return NULL;
 	if (aliases_db_path(maps, out, outlen) == -1)
-		return NULL;	/* the master's check refuses other types */
+		return NULL;	/* the config parser refuses other types */
 	if (stat(out, &st) == -1)
 		return NULL;
 	return out;
@@ -253,7 +255,7 @@ next_rcpt(struct djob *job)
 		if (local_resolve(agent.cfg, alias_db(db, sizeof(db)),
 		    job->rcpt[lj->cur].addr, p) == -1) {
 			job_report(job, lj->cur, p->status, p->dsn, "local",
-			    p->text);
+			    p->text, NULL);
 			continue;
 		}
 		lj->active = 1;
@@ -305,7 +307,7 @@ local_start(struct djob *job)
 	/* A sender that cannot go into Return-Path: fails every recipient. */
 	if (maildir_trace(probe, sizeof(probe), job->sender, "") == -1) {
 		job_report_rest(job, DSTATUS_BOUNCE, "5.1.7", "local",
-		    "bad sender address syntax");
+		    "bad sender address syntax", NULL);
 		ljob_free(job);
 		job_done(job);
 		return;

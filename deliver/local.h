@@ -8,13 +8,13 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "config.h"
 #include "ipc.h"
 #include "mailbox.h"
 #include "maildir.h"
 
-#define ALIAS_DEPTH_MAX		10	/* nested alias expansions */
 #define ALIAS_MAILBOXES_MAX	1000	/* mailboxes one recipient reaches */
 
 /* Where one recipient goes, or why it goes nowhere. */
@@ -49,6 +49,7 @@ struct maildir_job {
 	int		 fd;		/* content, canonical CRLF */
 	uint64_t	 len;
 	uint64_t	 seq;		/* the Q<n> of the unique name */
+	time_t		 now;		/* to tell young directories */
 };
 
 enum maildir_step {

@@ -2,7 +2,9 @@
  * Recipient resolution of the local agent: from the envelope address to
  * the mailboxes it reaches.  Paths and uids come only from
  * mailbox_resolve(), never from the queue.  Aliases expand to local
- * names only; forwarding to other domains is not built yet.
+ * names only; forwarding to other domains, commands, files and :include:
+ * lists are not built yet (the policy refuses such aliases at RCPT; mail
+ * from the maildrop or from before newaliases can still get here).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -109,6 +111,7 @@ expand_value(struct expand *x, const char *name, char *value, int depth)
 {
 	char local[ADDR_LOCAL_MAX + 3];
 	char *tok, *next, *end;
+	enum alias_target kind;
 	int rv;
 
 	for (tok = value; tok != NULL; tok = next) {
@@ -120,6 +123,12 @@ expand_value(struct expand *x, const char *name, char *value, int depth)
 			*--end = '\0';
 		if (*tok == '\0')
 			continue;
+		kind = aliases_target_kind(x->cfg, tok);
+		if (kind != ALIAS_TARGET_LOCAL)
+			return fail(x->plan, DSTATUS_BOUNCE, "5.3.0",
+			    "alias leads to %s; %s",
+			    aliases_target_what(kind),
+			    aliases_target_why(kind));
 		rv = local_part(x->cfg, tok, local, sizeof(local));
 		if (rv == 0)
 			return fail(x->plan, DSTATUS_BOUNCE, "5.3.0",

@@ -3,8 +3,8 @@
  * became the mailbox owner.  The order is what makes it durable: the
  * message is written under tmp/, synced, linked into new/, and new/ is
  * synced; only then does the delivery count.  A directory created on the
- * way is synced into its parent, so that a crash cannot lose new/ under
- * a file that was already counted.
+ * way, or found but young, is synced into its parent, so that a crash
+ * cannot lose new/ under a file that was already counted.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -20,6 +20,15 @@
 #include "local.h"
 
 #define COPY_BLOCK	(64 * 1024)
+/*
+ * A directory born this recently may be missing from its parent after a
+ * crash.  Its maker syncs the parent right after mkdir, but a concurrent
+ * delivery may find it before that sync, and a try whose sync failed
+ * never made it durable.  Past this age the kernel has written the entry
+ * back on its own (dirty metadata expires after 30 s, the ext4 journal
+ * commits every 5 s), so an old directory costs no sync.
+ */
+#define MAILDIR_YOUNG_SECS	120
 
 static const char *step_text[] = {
 	[MD_STEP_NONE] = "delivery",
@@ -64,12 +73,37 @@ sync_dir(const char *path)
 	return rv;
 }
 
-/* mkdir path (0700) unless it exists; a new one is synced into parent. */
+/*
+ * Was the directory at path born within MAILDIR_YOUNG_SECS of now?  The
+ * change time stands in when the birth time is unknown (it is never
+ * earlier); when neither can be read, it counts as young.
+ */
 static int
-ensure_dir(const char *path, const char *parent)
+dir_young(const char *path, time_t now)
 {
-	if (mkdir(path, 0700) == -1)
-		return errno == EEXIST ? 0 : -1;
+	struct statx sx;
+	int64_t born;
+
+	if (statx(AT_FDCWD, path, 0, STATX_BTIME | STATX_CTIME, &sx) == -1)
+		return 1;
+	born = (sx.stx_mask & STATX_BTIME) ? sx.stx_btime.tv_sec :
+	    sx.stx_ctime.tv_sec;
+	return born > (int64_t)now - MAILDIR_YOUNG_SECS;
+}
+
+/*
+ * mkdir path (0700) unless it exists.  A new directory, or a young one
+ * someone else made, is synced into parent before the delivery counts.
+ */
+static int
+ensure_dir(const char *path, const char *parent, time_t now)
+{
+	if (mkdir(path, 0700) == -1) {
+		if (errno != EEXIST)
+			return -1;
+		if (!dir_young(path, now))
+			return 0;
+	}
 	return sync_dir(parent);
 }
 
@@ -93,10 +127,10 @@ make_dirs(const struct maildir_job *j)
 		strlcpy(base, j->vdir, sizeof(base));
 		if ((slash = strrchr(base, '/')) != NULL && slash != base)
 			*slash = '\0';
-		if (ensure_dir(j->vdir, base) == -1)
+		if (ensure_dir(j->vdir, base, j->now) == -1)
 			return -1;
 	}
-	if (ensure_dir(j->maildir, parent) == -1)
+	if (ensure_dir(j->maildir, parent, j->now) == -1)
 		return -1;
 	for (i = 0; i < 3; i++) {
 		if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", j->maildir,
@@ -104,7 +138,7 @@ make_dirs(const struct maildir_job *j)
 			errno = ENAMETOOLONG;
 			return -1;
 		}
-		if (ensure_dir(sub, j->maildir) == -1)
+		if (ensure_dir(sub, j->maildir, j->now) == -1)
 			return -1;
 	}
 	return 0;

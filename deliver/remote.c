@@ -41,13 +41,13 @@ check_addresses(struct djob *job, const char *relay)
 
 	if (!address_ok(job->sender)) {
 		job_report_rest(job, DSTATUS_BOUNCE, "5.1.7", relay,
-		    "bad sender address syntax");
+		    "bad sender address syntax", NULL);
 		return -1;
 	}
 	for (i = 0; i < job->nrcpt; i++)
 		if (!job->rcpt[i].reported && !address_ok(job->rcpt[i].addr))
 			job_report(job, i, DSTATUS_BOUNCE, "5.1.3", relay,
-			    "bad recipient address syntax");
+			    "bad recipient address syntax", NULL);
 	return job->nreported == job->nrcpt ? -1 : 0;
 }
 
@@ -66,16 +66,16 @@ remote_start(struct djob *job)
 	/* Policy refuses such mail at RCPT; this follows a config change. */
 	if (spec == NULL || spec[0] == '\0') {
 		job_report_rest(job, DSTATUS_BOUNCE, "5.4.4", agent.relay_none,
-		    "no relayhost and MX lookup is not built yet");
+		    "no relayhost and MX lookup is not built yet", NULL);
 		job_done(job);
 		return;
 	}
-	/* The master's config check refuses these; a reload may not. */
+	/* The config parser refuses these; this is only a guard. */
 	if (relayhost_parse(spec, &ss, &sslen, label, sizeof(label)) == -1) {
 		snprintf(text, sizeof(text), "relayhost %.200s is not an "
 		    "address literal with a valid port", spec);
 		job_report_rest(job, DSTATUS_DEFER, "4.3.5", agent.relay_none,
-		    text);
+		    text, NULL);
 		job_done(job);
 		return;
 	}

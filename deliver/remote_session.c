@@ -239,7 +239,7 @@ session_fail(struct rsession *s, int quit, enum deliver_status st,
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	job_report_rest(s->job, st, dsn, s->relay, text);
+	job_report_rest(s->job, st, dsn, s->relay, text, NULL);
 	session_end(s, quit);
 }
 
@@ -280,7 +280,8 @@ fail_session_reply(struct rsession *s)
 		    "%s", s->relay, s->reply.text);
 	else
 		reply_text(s, text, sizeof(text));
-	job_report_rest(s->job, DSTATUS_DEFER, dsn, s->relay, text);
+	job_report_rest(s->job, DSTATUS_DEFER, dsn, s->relay, text,
+	    s->reply.text);
 	session_end(s, 1);
 }
 
@@ -427,7 +428,7 @@ on_envelope(struct rsession *s)
 	if (k == 0 && !ok) {
 		s->mail_failed = 1;
 		st = reply_status(r, &dsn);
-		job_report_rest(job, st, dsn, s->relay, text);
+		job_report_rest(job, st, dsn, s->relay, text, r->text);
 	} else if (k >= 1 && k <= s->nsend && !s->mail_failed) {
 		i = s->order[k - 1];
 		if (ok) {
@@ -435,7 +436,7 @@ on_envelope(struct rsession *s)
 			s->naccepted++;
 		} else {
 			st = reply_status(r, &dsn);
-			job_report(job, i, st, dsn, s->relay, text);
+			job_report(job, i, st, dsn, s->relay, text, r->text);
 		}
 	} else if (k == s->nsend + 1) {
 		if (r->code == 354 && !s->mail_failed && s->naccepted > 0) {
@@ -451,7 +452,7 @@ on_envelope(struct rsession *s)
 			return;
 		}
 		st = reply_status(r, &dsn);	/* a 2xx defers: 354 was due */
-		job_report_rest(job, st, dsn, s->relay, text);
+		job_report_rest(job, st, dsn, s->relay, text, r->text);
 		session_end(s, 1);
 		return;
 	}
@@ -486,9 +487,11 @@ on_dot(struct rsession *s)
 		st = reply_status(&s->reply, &dsn);
 	for (i = 0; i < job->nrcpt; i++)
 		if (s->accepted[i] && !job->rcpt[i].reported)
-			job_report(job, i, st, dsn, s->relay, text);
+			job_report(job, i, st, dsn, s->relay, text,
+			    s->reply.text);
 	/* Reported by RCPT already; a guard against a broken count. */
-	job_report_rest(job, DSTATUS_DEFER, "4.5.0", s->relay, text);
+	job_report_rest(job, DSTATUS_DEFER, "4.5.0", s->relay, text,
+	    s->reply.text);
 	session_end(s, 1);
 }
 

@@ -1,8 +1,8 @@
 /*
  * The checks the master runs on a configuration before it starts with it
  * or pushes it to the children: what the key table's parser cannot see,
- * because it needs the file system, the user database or another part's
- * parser.  Every problem is reported, not just the first.
+ * because it needs the file system or the user database.  Every problem
+ * is reported, not just the first, as "file:line: key: reason".
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -15,11 +15,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "aliases.h"
 #include "cidr.h"
 #include "config.h"
 #include "xmalloc.h"
 
-#include "deliver/relayhost.h"
 #include "master/master.h"
 #include "policy/policy.h"
 
@@ -47,83 +47,46 @@ master_errf(char **errs, const char *fmt, ...)
 	*errs = all;
 }
 
+/*
+ * The table itself; the parser checked the "cidr:/path" form.  The
+ * policy loads it again as mail_owner at a reload, and answers for that.
+ */
 static void
 check_access_table(const struct config *cfg, char **errs)
 {
 	const char *spec = cfg->smtpd_client_access;
 	struct cidr_table *t;
-	char err[512];
+	char err[512], at[PATH_MAX + 32];
 
 	if (spec == NULL || *spec == '\0')
 		return;
-	if (strncmp(spec, "cidr:", 5) != 0) {
-		master_errf(errs, "%s: smtpd_client_access: only cidr: tables "
-		    "are supported: %s", cfg->path, spec);
-		return;
-	}
+	config_where(cfg, "smtpd_client_access", at, sizeof(at));
 	if ((t = cidr_load(spec + 5, err, sizeof(err))) == NULL) {
-		master_errf(errs, "%s: smtpd_client_access: %s", cfg->path,
-		    err);
+		master_errf(errs, "%s: smtpd_client_access: %s", at, err);
 		return;
 	}
 	/* Caught here, an unknown action fails the start, not the policy. */
 	if (cidr_check_values(t, policy_access_value_ok, err,
 	    sizeof(err)) != 0)
-		master_errf(errs, "%s: smtpd_client_access: %s", cfg->path,
-		    err);
+		master_errf(errs, "%s: smtpd_client_access: %s", at, err);
 	cidr_free(t);
 }
 
+/*
+ * A database that is there must open, or the policy process could not
+ * start; mail_owner's access is the policy's own check at a reload.
+ */
 static void
-check_mynetworks(const struct config *cfg, char **errs)
+check_alias_db(const struct config *cfg, char **errs)
 {
-	struct cidr_table *t;
-	char err[512];
+	char db[PATH_MAX + 8], err[PATH_MAX + 256], at[PATH_MAX + 32];
 
-	if (cfg->mynetworks == NULL || *cfg->mynetworks == '\0')
+	if (cfg->alias_maps == NULL || cfg->alias_maps[0] == '\0' ||
+	    aliases_db_path(cfg->alias_maps, db, sizeof(db)) == -1)
 		return;
-	if ((t = cidr_from_list(cfg->mynetworks, err, sizeof(err))) == NULL) {
-		master_errf(errs, "%s: mynetworks: %s", cfg->path, err);
-		return;
-	}
-	cidr_free(t);
-}
-
-static void
-check_relayhost(const struct config *cfg, char **errs)
-{
-	struct sockaddr_storage ss;
-	char label[RELAYHOST_LABEL_MAX];
-	socklen_t sslen;
-
-	if (cfg->relayhost == NULL || *cfg->relayhost == '\0')
-		return;
-	if (relayhost_parse(cfg->relayhost, &ss, &sslen, label,
-	    sizeof(label)) != 0)
-		master_errf(errs, "%s: relayhost: not an address literal such "
-		    "as [192.0.2.1]:25: %s", cfg->path, cfg->relayhost);
-}
-
-static void
-check_listen(const struct config *cfg, char **errs)
-{
-	struct sockaddr_storage ss;
-	socklen_t sslen;
-	char err[256];
-	size_t i, j;
-
-	for (i = 0; i < cfg->nlisten; i++) {
-		if (listen_parse_addr(cfg->listen[i], &ss, &sslen, err,
-		    sizeof(err)) != 0) {
-			master_errf(errs, "%s: inet_interfaces: %s", cfg->path,
-			    err);
-			continue;
-		}
-		for (j = 0; j < i; j++)
-			if (strcmp(cfg->listen[i], cfg->listen[j]) == 0)
-				master_errf(errs, "%s: inet_interfaces: %s "
-				    "is listed twice", cfg->path,
-				    cfg->listen[i]);
+	if (aliases_db_check(db, err, sizeof(err)) == -1) {
+		config_where(cfg, "alias_maps", at, sizeof(at));
+		master_errf(errs, "%s: alias_maps: %s", at, err);
 	}
 }
 
@@ -131,22 +94,23 @@ static void
 check_mail_owner(const struct config *cfg, int as_root, char **errs)
 {
 	struct passwd *pw;
+	char at[PATH_MAX + 32];
 
 	if (!as_root)
 		return;
+	config_where(cfg, "mail_owner", at, sizeof(at));
 	if (cfg->mail_owner == NULL || *cfg->mail_owner == '\0') {
-		master_errf(errs, "%s: mail_owner: empty", cfg->path);
+		master_errf(errs, "%s: mail_owner: empty", at);
 		return;
 	}
 	if ((pw = getpwnam(cfg->mail_owner)) == NULL) {
-		master_errf(errs, "%s: mail_owner: no such user: %s",
-		    cfg->path, cfg->mail_owner);
+		master_errf(errs, "%s: mail_owner: no such user: %s", at,
+		    cfg->mail_owner);
 		return;
 	}
 	if (pw->pw_uid == 0)
 		master_errf(errs, "%s: mail_owner: %s has uid 0; the "
-		    "children must not run as root", cfg->path,
-		    cfg->mail_owner);
+		    "children must not run as root", at, cfg->mail_owner);
 }
 
 /* The spool must exist, or its parent must let us create it. */
@@ -154,28 +118,28 @@ static void
 check_queue_directory(const struct config *cfg, char **errs)
 {
 	const char *dir = cfg->queue_directory;
-	char parent[PATH_MAX], *slash;
+	char parent[PATH_MAX], *slash, at[PATH_MAX + 32];
 	struct stat st;
 
+	config_where(cfg, "queue_directory", at, sizeof(at));
 	if (dir == NULL || dir[0] != '/') {
 		master_errf(errs, "%s: queue_directory: not an absolute path: "
-		    "%s", cfg->path, dir ? dir : "");
+		    "%s", at, dir ? dir : "");
 		return;
 	}
 	if (stat(dir, &st) == 0) {
 		if (!S_ISDIR(st.st_mode))
 			master_errf(errs, "%s: queue_directory: %s is not a "
-			    "directory", cfg->path, dir);
+			    "directory", at, dir);
 		return;
 	}
 	if (errno != ENOENT) {
-		master_errf(errs, "%s: queue_directory: %s: %s", cfg->path,
-		    dir, strerror(errno));
+		master_errf(errs, "%s: queue_directory: %s: %s", at, dir,
+		    strerror(errno));
 		return;
 	}
 	if (strlcpy(parent, dir, sizeof(parent)) >= sizeof(parent)) {
-		master_errf(errs, "%s: queue_directory: path too long",
-		    cfg->path);
+		master_errf(errs, "%s: queue_directory: path too long", at);
 		return;
 	}
 	slash = strrchr(parent, '/');
@@ -186,7 +150,7 @@ check_queue_directory(const struct config *cfg, char **errs)
 	if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode) ||
 	    access(parent, W_OK | X_OK) != 0)
 		master_errf(errs, "%s: queue_directory: %s does not exist "
-		    "and cannot be created in %s", cfg->path, dir, parent);
+		    "and cannot be created in %s", at, dir, parent);
 }
 
 int
@@ -197,10 +161,8 @@ master_check_config(const struct config *cfg, int as_root, char **errs)
 
 	check_queue_directory(cfg, &found);
 	check_mail_owner(cfg, as_root, &found);
-	check_listen(cfg, &found);
-	check_mynetworks(cfg, &found);
 	check_access_table(cfg, &found);
-	check_relayhost(cfg, &found);
+	check_alias_db(cfg, &found);
 	if (found != NULL) {
 		master_errf(errs, "%s", found);
 		free(found);

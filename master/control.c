@@ -243,15 +243,39 @@ cmd_flush(struct conn *c)
 	conn_reply(c, "ok: flush requested\n");
 }
 
+/* Every child answered, or the time ran out: "ok" only if all took it. */
+static void
+reload_done(void *arg, const char *errs)
+{
+	struct conn *c = arg;
+	char *text = xstrdup(""), *more;
+	const char *line, *nl;
+
+	if (errs == NULL) {
+		conn_reply(c, "ok: configuration applied\n");
+		free(text);
+		return;
+	}
+	/* One "role: reason\n" line per child that did not follow. */
+	for (line = errs; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+		xasprintf(&more, "%serror: %.*s\n", text, (int)(nl - line),
+		    line);
+		free(text);
+		text = more;
+	}
+	conn_reply(c, "%s", text);
+	free(text);
+}
+
 static void
 cmd_reload(struct conn *c)
 {
 	char *errs = NULL;
 
 	log_info("reload: requested by bulwarkctl");
-	if (master_reload(c->ctl->m, &errs) == 0)
-		conn_reply(c, "ok: configuration applied\n");
-	else
+	/* Kept open, as for status, until the children have answered. */
+	c->id = ++c->ctl->last_id;
+	if (master_reload(c->ctl->m, &errs, reload_done, c) != 0)
 		conn_reply(c, "error: configuration refused\n%s\n",
 		    errs ? errs : "");
 	free(errs);

@@ -177,7 +177,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		break;
 	case SIGHUP:
 		log_info("reload: SIGHUP");
-		(void)master_reload(m, &errs);
+		(void)master_reload(m, &errs, NULL, NULL);
 		free(errs);
 		break;
 	default:
@@ -354,11 +354,12 @@ reload_log_refused(const char *errs)
 }
 
 int
-master_reload(struct master *m, char **errs)
+master_reload(struct master *m, char **errs, reload_done_fn done,
+    void *arg)
 {
 	int fds[CONFIG_MAX_LISTEN];
 	struct config *cfg;
-	int changed, r;
+	int changed;
 	char *text;
 	size_t i, j;
 
@@ -393,12 +394,11 @@ master_reload(struct master *m, char **errs)
 	m->cfg = cfg;
 	m->config_text = text;
 
-	for (r = ROLE_SMTPD; r < ROLE_COUNT; r++)
-		proc_send_config(m, &m->procs[r]);
+	log_info("reload: configuration accepted%s, sent to the children",
+	    changed ? ", SMTP listeners replaced" : "");
+	reload_push(m, done, arg);
 	if (changed)
 		proc_send_inet_listens(m);
-	log_info("reload: configuration applied%s",
-	    changed ? ", SMTP listeners replaced" : "");
 	return 0;
 
 refused:
@@ -411,7 +411,7 @@ refused:
 
 /* --- stop -------------------------------------------------------------- */
 
-/* Everyone but smtpd; smtpd itself if it outlived its grace. */
+/* Policy and the agents, once the queue is gone (or outlived its grace). */
 static void
 stop_rest(struct master *m)
 {
@@ -419,16 +419,42 @@ stop_rest(struct master *m)
 	int r;
 
 	m->phase = PHASE_STOP_REST;
+	if (m->procs[ROLE_QUEUE].pid != 0) {
+		log_warn("queue (pid %ld) did not stop in %d seconds: killing "
+		    "it", (long)m->procs[ROLE_QUEUE].pid,
+		    MASTER_STOP_QUEUE_SECS);
+		kill(m->procs[ROLE_QUEUE].pid, SIGKILL);
+	}
+	for (r = ROLE_QUEUE + 1; r < ROLE_COUNT; r++)
+		proc_stop_role(m, (enum proc_role)r);
+	if (proc_running(m) == 0)
+		master_exit(m);
+	evtimer_del(m->stop_ev);
+	evtimer_add(m->stop_ev, &tv);
+}
+
+/*
+ * The queue, once smtpd is gone (or outlived its grace).  The agents
+ * keep running meanwhile, so that the queue can record the outcomes of
+ * the deliveries in flight before it exits.
+ */
+static void
+stop_queue(struct master *m)
+{
+	struct timeval tv = { MASTER_STOP_QUEUE_SECS, 0 };
+
+	m->phase = PHASE_STOP_QUEUE;
 	if (m->procs[ROLE_SMTPD].pid != 0) {
 		log_warn("smtpd (pid %ld) did not stop in %d seconds: killing "
 		    "it", (long)m->procs[ROLE_SMTPD].pid,
 		    MASTER_STOP_SMTPD_SECS);
 		kill(m->procs[ROLE_SMTPD].pid, SIGKILL);
 	}
-	for (r = ROLE_QUEUE; r < ROLE_COUNT; r++)
-		proc_stop_role(m, (enum proc_role)r);
-	if (proc_running(m) == 0)
-		master_exit(m);
+	if (m->procs[ROLE_QUEUE].pid == 0) {
+		stop_rest(m);
+		return;
+	}
+	proc_stop_role(m, ROLE_QUEUE);
 	evtimer_del(m->stop_ev);
 	evtimer_add(m->stop_ev, &tv);
 }
@@ -439,6 +465,8 @@ stop_timeout(evutil_socket_t fd, short what, void *arg)
 	struct master *m = arg;
 
 	if (m->phase == PHASE_STOP_SMTPD)
+		stop_queue(m);
+	else if (m->phase == PHASE_STOP_QUEUE)
 		stop_rest(m);
 	else
 		proc_kill_all(m, SIGKILL);
@@ -450,12 +478,16 @@ master_child_gone(struct master *m)
 	if (proc_running(m) == 0)
 		master_exit(m);
 	if (m->phase == PHASE_STOP_SMTPD && m->procs[ROLE_SMTPD].pid == 0)
+		stop_queue(m);
+	else if (m->phase == PHASE_STOP_QUEUE &&
+	    m->procs[ROLE_QUEUE].pid == 0)
 		stop_rest(m);
 }
 
 /*
  * smtpd first, so that sessions end with 421 while the queue can still
- * take what they commit; then the queue and the agents.
+ * take what they commit; then the queue, which waits for the agents'
+ * reports; then policy and the agents.
  */
 void
 master_stop(struct master *m)
@@ -471,7 +503,7 @@ master_stop(struct master *m)
 		m->procs[r].restart_at = 0;
 	}
 	if (m->procs[ROLE_SMTPD].pid == 0) {
-		stop_rest(m);
+		stop_queue(m);
 		return;
 	}
 	proc_stop_role(m, ROLE_SMTPD);

@@ -22,8 +22,10 @@
 #define MASTER_BACKOFF_MAX	60	/* longest wait between restarts */
 #define MASTER_STABLE_SECS	60	/* a run this long resets back-off */
 #define MASTER_STOP_SMTPD_SECS	10	/* smtpd's grace before the rest stop */
+#define MASTER_STOP_QUEUE_SECS	40	/* the queue's 30 s for deliveries */
 #define MASTER_STOP_REST_SECS	20	/* then SIGKILL for whoever is left */
 #define MASTER_CONFIG_MAX	(IPC_MAX_PAYLOAD - 8192)
+#define MASTER_RELOAD_SECS	10	/* children's answers to a reload */
 
 struct master_opts {
 	const char	*config_path;
@@ -49,10 +51,15 @@ struct proc {
 enum master_phase {
 	PHASE_RUN = 0,
 	PHASE_STOP_SMTPD,	/* smtpd was asked to stop first */
+	PHASE_STOP_QUEUE,	/* then the queue, while agents report */
 	PHASE_STOP_REST,	/* then everyone else */
 };
 
 struct control;
+struct reloads;
+
+/* A reload's outcome: errs NULL when every child applied it. */
+typedef void	(*reload_done_fn)(void *arg, const char *errs);
 
 struct master {
 	struct event_base	*base;
@@ -88,21 +95,27 @@ struct master {
 	struct event		*stop_ev;
 	struct event		*sig_ev[4];
 	struct control		*control;
+	struct reloads		*reloads;	/* waiting for answers */
 };
 
 /* master.c */
 void	master_main(const struct master_opts *) __attribute__((noreturn));
-/* Re-read the config; 0 when applied, else -1 and the errors in *errs. */
-int	master_reload(struct master *, char **errs);
+/*
+ * Re-read the config.  -1 with the errors in *errs when it is refused;
+ * else 0, it is sent to the children, and done (when not NULL) hears
+ * their answers once (see reload_push).
+ */
+int	master_reload(struct master *, char **errs, reload_done_fn done,
+	    void *arg);
 void	master_stop(struct master *);
 /* Called by proc.c once every child has gone during a stop. */
 void	master_exit(struct master *) __attribute__((noreturn));
-/* proc.c reports the end of smtpd or of the last child during a stop. */
+/* proc.c reports the end of a child during a stop. */
 void	master_child_gone(struct master *);
 /* Monotonic seconds, for uptimes and back-off. */
 time_t	master_now(void);
 
-/* check.c: what config_parse cannot see (tables, addresses, users). */
+/* check.c: what config_parse cannot see (table files, users, spool). */
 /* Append one formatted line to the malloc'd error text *errs. */
 void	master_errf(char **errs, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
@@ -133,13 +146,26 @@ void	proc_start_all(struct master *);
 /* After a reload that changed inet_interfaces: the new set to smtpd. */
 void	proc_send_inet_listens(struct master *);
 void	proc_reap(struct master *);
-void	proc_send_config(struct master *, struct proc *);
+/* IMSG_CONFIG with that id (0 at a start, which gets no answer). */
+void	proc_send_config(struct master *, struct proc *, uint64_t id);
 void	proc_stop_role(struct master *, enum proc_role);
 void	proc_kill_all(struct master *, int sig);
 int	proc_running(const struct master *);
 const char	*proc_name(enum proc_role);
 /* User name of a process, from /proc/<pid>/status. */
 void	proc_user(pid_t, char *out, size_t outlen);
+
+/*
+ * reload.c: a pushed configuration and the children's answers.  Sends
+ * m's configuration to every running child; done(arg, errs) is called
+ * exactly once, within MASTER_RELOAD_SECS: errs NULL when each applied
+ * it, else one "role: reason" line per child that did not (refused it,
+ * did not answer in time, or exited first).
+ */
+void	reload_push(struct master *, reload_done_fn, void *arg);
+void	reload_answer(struct master *, struct proc *, struct ipc_reader *);
+/* A child ended; pid is the one it had. */
+void	reload_proc_gone(struct master *, struct proc *, pid_t pid);
 
 /* control.c: the private/control socket for bulwarkctl. */
 struct control	*control_new(struct master *);

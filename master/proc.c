@@ -119,6 +119,9 @@ on_child(struct ipc_chan *c, struct ipc_reader *rd, void *arg)
 		log_debug("%s (pid %ld) ready", proc_name(p->role),
 		    (long)p->pid);
 		break;
+	case IMSG_CONFIG_RESULT:
+		reload_answer(p->m, p, rd);
+		break;
 	case IMSG_QUEUE_STATUS:
 		if (p->role == ROLE_QUEUE) {
 			on_queue_status(p->m, rd);
@@ -149,13 +152,13 @@ on_child_closed(struct ipc_chan *c, void *arg)
 }
 
 void
-proc_send_config(struct master *m, struct proc *p)
+proc_send_config(struct master *m, struct proc *p, uint64_t id)
 {
 	struct ipc_msg *msg;
 
 	if (p->chan == NULL)
 		return;
-	msg = ipc_msg_new(IMSG_CONFIG, 0);
+	msg = ipc_msg_new(IMSG_CONFIG, id);
 	ipc_add_str(msg, m->config_path);
 	ipc_add_str(msg, m->config_text);
 	ipc_send(p->chan, msg, IPC_NO_FD);
@@ -356,7 +359,7 @@ proc_spawn(struct master *m, struct proc *p)
 	p->ready = 0;
 	p->chan = ipc_chan_new(m->base, sv[0], name, on_child,
 	    on_child_closed, p);
-	proc_send_config(m, p);
+	proc_send_config(m, p, 0);
 	log_info("started %s (pid %ld)", name, (long)pid);
 	return 0;
 }
@@ -405,6 +408,7 @@ proc_gone(struct master *m, struct proc *p, pid_t pid, int status)
 	int delay;
 
 	log_exit(p, pid, status);
+	reload_proc_gone(m, p, pid);
 	p->pid = 0;
 	p->ready = 0;
 	proc_drop_chan(m, p);

@@ -8,14 +8,17 @@
  *   empty/     root 0555             smtpd's chroot
  *   public/    root 0755             submit and showq sockets (0666)
  *   private/   root 0700             the control socket (0600)
- *   maildrop/  mail_owner:drop 1730  sendmail (set-gid) writes, the
+ *   maildrop/  mail_owner:drop 1770  sendmail (set-gid) writes, the
  *                                    queue (mail_owner) reads and unlinks
  *   pid/       root 0755             master.pid (0644), locked
  *
  * The maildrop belongs to mail_owner rather than root: the queue process
  * runs as mail_owner and must list the directory and unlink the files
  * users left in it, which a sticky directory allows only its owner.
- * Started by another user, everything belongs to that user.
+ * The group may read it so that sendmail can open it to fsync the entry
+ * it renamed in; only sendmail runs with that group, and it never lists
+ * the directory.  Started by another user, everything belongs to that
+ * user.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -48,7 +51,7 @@ static const struct spool_dir {
 	{ "empty",	0555,	OWN_ROOT },
 	{ "public",	0755,	OWN_ROOT },
 	{ "private",	0700,	OWN_ROOT },
-	{ "maildrop",	01730,	OWN_MAILDROP },
+	{ "maildrop",	01770,	OWN_MAILDROP },
 	{ "pid",	0755,	OWN_ROOT },
 };
 

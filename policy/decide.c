@@ -7,7 +7,10 @@
  * in trusted_users.
  *
  * RCPT: a local domain's recipient must be postmaster, an alias or a
- * mailbox; any other domain is relayed only for relay_domains, local
+ * mailbox, and an alias must not lead to another domain, a command, a
+ * file or an :include: list, which local delivery cannot reach yet: such
+ * mail is refused now rather than bounced later.  Any other domain is
+ * relayed only for relay_domains, local
  * submissions, mynetworks and clients the access table says OK to, and
  * only when a relayhost is set, since MX delivery is not built: mail
  * with nowhere to go is refused at once rather than queued.
@@ -120,7 +123,10 @@ trusted_user(const struct config *cfg, const char *name)
 	return 0;
 }
 
-/* A local submission's sender: the user's own address unless trusted. */
+/*
+ * A local submission's sender: the user's own address, at myorigin,
+ * unless trusted.
+ */
 static void
 local_sender(const struct config *cfg, const struct policy_query *q,
     struct policy_verdict *v)
@@ -139,7 +145,7 @@ local_sender(const struct config *cfg, const struct policy_query *q,
 	if (pw->pw_uid == 0 || trusted_user(cfg, pw->pw_name))
 		return;
 	n = snprintf(path, sizeof(path), "<%s@%s>", pw->pw_name,
-	    cfg->myhostname);
+	    cfg->myorigin);
 	if (n < 0 || (size_t)n >= sizeof(path) ||
 	    addr_parse_path(path, (size_t)n, &end, 0, &ma) != ADDR_OK ||
 	    addr_format(&ma, own, sizeof(own)) == -1) {
@@ -177,6 +183,7 @@ static void
 local_rcpt(const struct config *cfg, const struct policy_tables *t,
     const char *rcpt, const char *local, struct policy_verdict *v)
 {
+	enum alias_target kind;
 	struct mailbox mb;
 	struct stat st;
 	char *value = NULL;
@@ -188,8 +195,15 @@ local_rcpt(const struct config *cfg, const struct policy_tables *t,
 	if (t->alias_db[0] != '\0' && stat(t->alias_db, &st) == 0) {
 		rv = aliases_lookup(t->alias_db, local, &value);
 		free(value);
-		if (rv == 1)
+		if (rv == 1 && (rv = aliases_find_unbuilt(cfg, t->alias_db,
+		    local, &kind)) == 0)
 			return;
+		if (rv == 1) {
+			verdict(v, 550, "5.3.0 <%s>: alias leads to %s; %s",
+			    rcpt, aliases_target_what(kind),
+			    aliases_target_why(kind));
+			return;
+		}
 		if (rv == -1) {
 			verdict(v, 451, "4.3.0 <%s>: Temporary lookup failure "
 			    "in the alias database", rcpt);
@@ -292,6 +306,12 @@ policy_tables_load(const struct config *cfg, struct policy_tables *t,
 	    sizeof(t->alias_db)) == -1) {
 		snprintf(err, errlen, "alias_maps: only one hash: table is "
 		    "supported, not \"%s\"", cfg->alias_maps);
+		goto fail;
+	}
+	/* Looked up per query, so tried now: a reload must not break it. */
+	if (t->alias_db[0] != '\0' &&
+	    aliases_db_check(t->alias_db, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "alias_maps: %s", why);
 		goto fail;
 	}
 	return 0;

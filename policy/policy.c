@@ -8,7 +8,9 @@
  * path) are loaded from the configuration at start-up, still as root,
  * and again at each IMSG_CONFIG, then as mail_owner: a table must be
  * readable by that user for reloads.  A new configuration whose tables
- * do not load is not applied; the old one stays in force.
+ * do not load is not applied; the old one stays in force, and the
+ * master hears why (IMSG_CONFIG_RESULT), so the reload is not reported
+ * as applied.
  *
  * Refusals are logged by smtpd, which has the whole session in hand, so
  * they are logged here only at debug level.
@@ -206,11 +208,14 @@ reload(struct ipc_reader *rd)
 			one_line(errs);
 		log_warn("policy: new configuration not applied: %s",
 		    errs != NULL ? errs : path);
+		child_config_result(pol.master, rd->hdr->id,
+		    errs != NULL ? errs : "the configuration does not parse");
 		goto done;
 	}
 	if (policy_tables_load(cfg, &t, err, sizeof(err)) == -1) {
 		log_warn("policy: new configuration not applied, old tables "
 		    "kept: %s", err);
+		child_config_result(pol.master, rd->hdr->id, err);
 		config_free(cfg);
 		goto done;
 	}
@@ -219,6 +224,7 @@ reload(struct ipc_reader *rd)
 	config_free(pol.cfg);
 	pol.cfg = cfg;
 	log_info("policy: configuration reloaded");
+	child_config_result(pol.master, rd->hdr->id, NULL);
 
 done:
 	free(errs);

@@ -97,35 +97,81 @@ status_code(const char *dsn)
 	return dsn[0] == '2' ? "5.0.0" : dsn;
 }
 
-/* The header section of m (up to the empty line), bounded. */
+/* "[192.0.2.1]:25" or "host:25" without the port, for Remote-MTA. */
+static void
+remote_host(const char *relay, char *out, size_t outlen)
+{
+	char *cut;
+
+	clean_text(relay, out, outlen);
+	if (out[0] == '[')
+		cut = strstr(out, "]:") != NULL ? strstr(out, "]:") + 1 : NULL;
+	else
+		cut = strchr(out, ':');
+	if (cut != NULL)
+		*cut = '\0';
+}
+
+/*
+ * A deferral that ran out of time: the status says so (RFC 3463 X.4.7,
+ * a persistent transient failure), the text keeps the last attempt's.
+ */
+static int
+expired(const struct qrcpt *rc)
+{
+	return rc->dsn != NULL && rc->dsn[0] == '4';
+}
+
+/* Does the line at p start a header field ("name:")? */
+static int
+field_start(const unsigned char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len && p[i] > 0x20 && p[i] < 0x7f && p[i] != ':';
+	    i++)
+		;
+	return i > 0 && i < len && p[i] == ':';
+}
+
+/*
+ * The header section of m, bounded: fields and their continuation lines
+ * up to the empty line, or up to the first line that is not part of a
+ * field (a message without the empty line), so that no body text ever
+ * goes back in the headers part.
+ */
 static void
 original_headers(const struct qmsg *m, struct rec_buf *out)
 {
-	const unsigned char *p, *end;
-	size_t len, take;
+	const unsigned char *p, *nl;
+	size_t len, take, pos, keep = 0;
 	uint32_t i;
 
 	for (i = 0; i < m->nchunk && out->len < BOUNCE_HEADERS_MAX; i++) {
 		if (store_read_chunk(m, i, &p, &len) != 0)
-			return;
+			break;
 		take = len;
 		if (out->len + take > BOUNCE_HEADERS_MAX)
 			take = BOUNCE_HEADERS_MAX - out->len;
 		rec_buf_add(out, p, take);
-		/* Stop at the end of the header section. */
-		if (out->len >= 2 && out->p[0] == '\r' && out->p[1] == '\n') {
-			out->len = 0;
-			return;
-		}
-		end = memmem(out->p, out->len, "\r\n\r\n", 4);
-		if (end != NULL) {
-			out->len = (size_t)(end - out->p) + 2;
-			return;
-		}
+		if (memmem(out->p, out->len, "\r\n\r\n", 4) != NULL ||
+		    (out->len >= 2 && out->p[0] == '\r' && out->p[1] == '\n'))
+			break;
 	}
-	/* Cut a partial last line. */
-	while (out->len > 0 && out->p[out->len - 1] != '\n')
-		out->len--;
+	/* Whole lines only, each a field or the continuation of one. */
+	for (pos = 0; pos < out->len; pos = (size_t)(nl - out->p) + 1) {
+		nl = memchr(out->p + pos, '\n', out->len - pos);
+		if (nl == NULL)
+			break;
+		p = out->p + pos;
+		len = (size_t)(nl - p) + 1;
+		if (field_start(p, len) ||
+		    (keep > 0 && (p[0] == ' ' || p[0] == '\t')))
+			keep = pos + len;
+		else
+			break;
+	}
+	out->len = keep;
 }
 
 int
@@ -134,6 +180,7 @@ bounce_build(const struct qmsg *m, const uint32_t *rcpts, size_t n,
 {
 	const char *host = queue_config()->myhostname;
 	char date[64], arrival[64], text[BOUNCE_TEXT_MAX + 1];
+	char mta[BOUNCE_ADDR_MAX];
 	char addr[BOUNCE_ADDR_MAX];
 	struct rec_buf hdrs = { 0 };
 	const struct qrcpt *rc;
@@ -169,7 +216,8 @@ bounce_build(const struct qmsg *m, const uint32_t *rcpts, size_t n,
 		rc = &m->rcpt[rcpts[k]];
 		clean_text(rc->addr, addr, sizeof(addr));
 		clean_text(rc->reason, text, sizeof(text));
-		add_fmt(b, "<%s>: %s\r\n\r\n", addr, text);
+		add_fmt(b, "<%s>: %s%s\r\n\r\n", addr, expired(rc) ?
+		    "too long in the queue; the last attempt: " : "", text);
 	}
 
 	add_fmt(b, "--%s/%s\r\n", bqid, host);
@@ -184,8 +232,16 @@ bounce_build(const struct qmsg *m, const uint32_t *rcpts, size_t n,
 		clean_text(rc->reason, text, sizeof(text));
 		add_fmt(b, "\r\nFinal-Recipient: rfc822; %s\r\n", addr);
 		add_str(b, "Action: failed\r\n");
-		add_fmt(b, "Status: %s\r\n", status_code(rc->dsn));
-		add_fmt(b, "Diagnostic-Code: smtp; %s\r\n", text);
+		add_fmt(b, "Status: %s\r\n", expired(rc) ? "4.4.7" :
+		    status_code(rc->dsn));
+		/* "smtp" is for a server's reply only (RFC 3464 2.3.6). */
+		if (rc->reply != NULL) {
+			remote_host(rc->remote, mta, sizeof(mta));
+			clean_text(rc->reply, text, sizeof(text));
+			add_fmt(b, "Remote-MTA: dns; %s\r\n", mta);
+			add_fmt(b, "Diagnostic-Code: smtp; %s\r\n", text);
+		} else
+			add_fmt(b, "Diagnostic-Code: X-Bulwark; %s\r\n", text);
 	}
 	add_str(b, "\r\n");
 

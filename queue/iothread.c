@@ -5,8 +5,17 @@
  * Durability rules kept here:
  *  - A segment is synced before the next one is created, so only the
  *    last segment can end in bytes that were never synced.
- *  - A new segment's directory entry is synced (seg_create) before any
- *    record in it is written.
+ *  - A new segment's directory entry is synced (seg_create, or the
+ *    rename of the spare) before any record in it is written.
+ *  - A spare segment is kept preallocated: when the disk fills up, the
+ *    log can still rotate for the records that finish messages and so
+ *    free segments.  Without a spare, new mail is refused (IO_EV_SPARE).
+ *  - Each SEGMENT record names the trusted length of the segment before
+ *    it, so bytes written there after a failed write or sync never come
+ *    back in recovery, even if the cut back did not reach the disk.
+ *  - Old segments are unlinked only after the current one is synced, so
+ *    the log is never empty once it has started: the newest SEGMENT
+ *    record keeps the sequence numbers and the queue id floor.
  *  - After a failed write or fdatasync nothing written to that segment
  *    since its last good sync is trusted: the requests of the batch fail,
  *    IO_EV_UNTRUSTED tells the event loop about older records in that
@@ -15,6 +24,7 @@
  *    the kernel may already have dropped the dirty pages.
  */
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 
 #include <errno.h>
@@ -23,6 +33,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crc32c.h"
@@ -32,13 +43,14 @@
 #include "queue/iothread.h"
 #include "queue/segment.h"
 
-#define SEGREC_PAYLOAD	20	/* u32 version, u64 number, u64 size */
+#define SEGREC_PAYLOAD	REC_SEGMENT_PAYLOAD
 #define SEGREC_SIZE	(REC_HDR_SIZE + SEGREC_PAYLOAD)
 
 /* The thread's view of one segment file. */
 struct ioseg {
 	uint64_t	num;
 	int		fd;		/* -1 once closed */
+	uint64_t	size;		/* preallocated */
 	uint64_t	written;	/* bytes at the tail */
 	uint64_t	synced;		/* bytes known durable */
 	uint64_t	last_seq;	/* of the last record written */
@@ -57,6 +69,7 @@ struct iothread {
 	uint64_t		 seg_size;	/* under mu */
 	int			 inject_write;	/* under mu, tests only */
 	int			 inject_sync;	/* under mu, tests only */
+	uint64_t		 qid_floor;	/* atomic: highest id issued */
 
 	int			 efd;
 	struct event		*ev;
@@ -74,6 +87,12 @@ struct iothread {
 	uint64_t		 next_seg;
 	uint64_t		 synced_seq;
 	uint64_t		 batch_seg_size;
+	uint64_t		 prev_num;	/* the segment before cur ... */
+	uint64_t		 prev_len;	/* ... and its trusted length */
+	int			 spare_fd;	/* -1: none */
+	uint64_t		 spare_size;
+	int			 spare_failed;	/* as last posted */
+	time_t			 spare_retry;
 	int			 create_err;	/* this batch */
 	int			 fail_write;	/* injected for this batch */
 	int			 fail_sync;
@@ -87,6 +106,15 @@ struct iothread {
 	size_t			 nmine;
 	size_t			 capmine;
 	size_t			 nstaged;	/* the last nstaged of mine */
+#ifdef BULWARK_TESTING
+	/* what is durable, for the event loop's checks; under mu */
+	struct iodurable {
+		uint64_t	 num;
+		uint64_t	 len;
+	}			*dur;
+	size_t			 ndur;
+	size_t			 capdur;
+#endif
 };
 
 struct io_req *
@@ -123,6 +151,47 @@ io_req_free(struct io_req *r)
 }
 
 /* --- the thread ---------------------------------------------------- */
+
+#ifdef BULWARK_TESTING
+static void
+note_durable(struct iothread *io, uint64_t num, uint64_t len)
+{
+	size_t i;
+
+	pthread_mutex_lock(&io->mu);
+	for (i = 0; i < io->ndur && io->dur[i].num != num; i++)
+		;
+	if (i == io->ndur) {
+		if (io->ndur == io->capdur) {
+			io->capdur = io->capdur ? io->capdur * 2 : 16;
+			io->dur = xreallocarray(io->dur, io->capdur,
+			    sizeof(*io->dur));
+		}
+		io->dur[io->ndur].num = num;
+		io->dur[io->ndur++].len = 0;
+	}
+	if (len > io->dur[i].len)
+		io->dur[i].len = len;
+	pthread_mutex_unlock(&io->mu);
+}
+
+static void
+forget_durable(struct iothread *io, uint64_t num)
+{
+	size_t i;
+
+	pthread_mutex_lock(&io->mu);
+	for (i = 0; i < io->ndur; i++)
+		if (io->dur[i].num == num) {
+			io->dur[i] = io->dur[--io->ndur];
+			break;
+		}
+	pthread_mutex_unlock(&io->mu);
+}
+#else
+#define note_durable(io, num, len)	do { } while (0)
+#define forget_durable(io, num)		do { } while (0)
+#endif
 
 static void
 post_event(struct iothread *io, enum io_kind kind, uint64_t segno,
@@ -205,6 +274,8 @@ fail_cur(struct iothread *io, int err)
 	close(s->fd);
 	s->fd = -1;
 	s->written = s->synced;
+	io->prev_num = s->num;
+	io->prev_len = s->synced;
 	io->cur = NULL;
 }
 
@@ -270,6 +341,7 @@ sync_cur(struct iothread *io)
 	}
 	s->synced = s->written;
 	io->synced_seq = s->last_seq;
+	note_durable(io, s->num, s->synced);
 	return 0;
 }
 
@@ -281,6 +353,8 @@ finish_cur(struct iothread *io)
 		return;
 	if (sync_cur(io) != 0)
 		return;
+	io->prev_num = io->cur->num;
+	io->prev_len = io->cur->synced;
 	close(io->cur->fd);
 	io->cur->fd = -1;
 	io->cur = NULL;
@@ -291,6 +365,25 @@ static uint64_t
 take_seq(struct iothread *io)
 {
 	return io->next_seq++;
+}
+
+/* Rename the spare into place as segment num; -1 when there is none. */
+static int
+take_spare(struct iothread *io, uint64_t num)
+{
+	int fd = io->spare_fd;
+
+	if (fd < 0)
+		return -1;
+	io->spare_fd = -1;
+	if (io->spare_size != io->batch_seg_size ||
+	    seg_spare_take(io->dirfd, num) != 0) {
+		/* A reload changed the size, or the rename failed. */
+		close(fd);
+		unlinkat(io->dirfd, SEG_SPARE, 0);
+		return -1;
+	}
+	return fd;
 }
 
 static int
@@ -306,19 +399,24 @@ open_next(struct iothread *io)
 		errno = io->create_err;
 		return -1;
 	}
-	fd = seg_create(io->dirfd, io->next_seg, io->batch_seg_size);
+	if ((fd = take_spare(io, io->next_seg)) < 0)
+		fd = seg_create(io->dirfd, io->next_seg, io->batch_seg_size);
 	if (fd < 0) {
 		io->create_err = errno;
 		return -1;
 	}
 	s = seg_add(io, io->next_seg++);
 	s->fd = fd;
+	s->size = io->batch_seg_size;
 	s->dir_synced = 1;
 	io->cur = s;
 
 	sr.version = REC_SEGMENT_VERSION;
 	sr.segno = s->num;
-	sr.size = io->batch_seg_size;
+	sr.size = s->size;
+	sr.qid_floor = __atomic_load_n(&io->qid_floor, __ATOMIC_RELAXED);
+	sr.prev_segno = io->prev_num;
+	sr.prev_len = io->prev_len;
 	rec_segment_encode(&b, &sr);
 	h.type = REC_SEGMENT;
 	h.flags = 0;
@@ -335,6 +433,36 @@ open_next(struct iothread *io)
 	return 0;
 }
 
+/*
+ * Make the next segment ahead of need.  A failure is posted once (new
+ * mail is refused meanwhile) and tried again a second later, or sooner
+ * when segments were freed.
+ */
+static void
+make_spare(struct iothread *io, int freed)
+{
+	struct timespec now;
+	int fd;
+
+	if (io->spare_fd >= 0 || io->batch_seg_size == 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (io->spare_failed && !freed && now.tv_sec < io->spare_retry)
+		return;
+	if ((fd = seg_spare_create(io->dirfd, io->batch_seg_size)) < 0) {
+		if (!io->spare_failed)
+			post_event(io, IO_EV_SPARE, 0, 0, errno ? errno : EIO);
+		io->spare_failed = 1;
+		io->spare_retry = now.tv_sec + 1;
+		return;
+	}
+	io->spare_fd = fd;
+	io->spare_size = io->batch_seg_size;
+	if (io->spare_failed)
+		post_event(io, IO_EV_SPARE, 0, 0, 0);
+	io->spare_failed = 0;
+}
+
 static void
 do_append(struct iothread *io, struct io_req *r)
 {
@@ -347,7 +475,7 @@ do_append(struct iothread *io, struct io_req *r)
 		return;
 	}
 	if (io->cur != NULL && io->cur->written + io->staged_bytes + size >
-	    io->batch_seg_size)
+	    io->cur->size)
 		finish_cur(io);
 	if (io->cur == NULL && open_next(io) != 0) {
 		r->error = errno;
@@ -405,14 +533,15 @@ do_unlink(struct iothread *io, struct io_req *r)
 	}
 	if (seg_unlink(io->dirfd, r->segno) != 0)
 		r->error = errno;
+	forget_durable(io, r->segno);
 	return 1;
 }
 
 static void
-run_batch(struct iothread *io, struct io_reqlist *batch)
+run_batch(struct iothread *io, struct io_reqlist *batch, int *freed)
 {
 	struct io_req *r;
-	int need_sync = 0, unlinked = 0;
+	int need_sync = 0, unlinked = 0, unlinks = 0;
 
 	io->create_err = 0;
 	io->nmine = io->nstaged = 0;
@@ -424,16 +553,29 @@ run_batch(struct iothread *io, struct io_reqlist *batch)
 		} else if (r->kind == IO_SYNC)
 			need_sync = 1;
 	}
-	if (need_sync)
+	TAILQ_FOREACH(r, batch, entry)
+		if (r->kind == IO_UNLINK)
+			unlinks++;
+	/* Before anything older goes, the tail is durable (see above). */
+	if (unlinks > 0 && io->cur == NULL)
+		open_next(io);
+	if (need_sync || unlinks > 0)
 		sync_cur(io);
 	else if (io->cur != NULL)
 		flush_staged(io);
-	TAILQ_FOREACH(r, batch, entry)
-		if (r->kind == IO_UNLINK)
+	TAILQ_FOREACH(r, batch, entry) {
+		if (r->kind != IO_UNLINK)
+			continue;
+		if (io->cur == NULL || io->cur->synced == 0)
+			r->error = EBUSY;
+		else
 			unlinked |= do_unlink(io, r);
-	if (unlinked)
-		fsync(io->dirfd);
+	}
+	if (unlinked && fsync(io->dirfd) != 0)
+		log_warn("queue: log directory: fsync after unlink: %s",
+		    strerror(errno));
 	io->nmine = io->nstaged = 0;
+	*freed = unlinked;
 
 	/* Events were posted to io->out as they happened; requests follow
 	 * them in submission order, each with the final synced_seq. */
@@ -454,6 +596,9 @@ cut_power(struct iothread *io)
 	size_t i;
 	int fd;
 
+	/* The spare's entry was never synced: it may be gone. */
+	if (io->spare_fd >= 0)
+		unlinkat(io->dirfd, SEG_SPARE, 0);
 	for (i = 0; i < io->nsegs; i++) {
 		s = &io->segs[i];
 		seg_name(s->num, name);
@@ -483,14 +628,44 @@ post_done(struct iothread *io)
 		log_warn("queue: io thread: eventfd: %s", strerror(errno));
 }
 
+/*
+ * Before the first request: a spare, and a new tail segment made durable
+ * at once, so that the log never goes empty (its SEGMENT record carries
+ * the sequence numbers and the queue id floor) even if every older
+ * segment is freed before anything else is written.
+ */
+static void
+start_log(struct iothread *io)
+{
+	struct stat sb;
+	int fd;
+
+	/* A spare left by a clean stop is used again. */
+	fd = openat(io->dirfd, SEG_SPARE, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    (uint64_t)sb.st_size == io->batch_seg_size) {
+		io->spare_fd = fd;
+		io->spare_size = io->batch_seg_size;
+	} else if (fd >= 0)
+		close(fd);
+	if (open_next(io) != 0 || sync_cur(io) != 0)
+		log_warn("queue: cannot start a log segment: %s",
+		    strerror(io->create_err ? io->create_err : errno));
+	io->create_err = 0;
+	make_spare(io, 0);
+	if (!TAILQ_EMPTY(&io->out))
+		post_done(io);
+}
+
 static void *
 io_main(void *arg)
 {
 	struct iothread *io = arg;
 	struct io_reqlist batch;
-	int cut;
+	int cut, freed;
 
 	TAILQ_INIT(&batch);
+	start_log(io);
 	pthread_mutex_lock(&io->mu);
 	for (;;) {
 		while (TAILQ_EMPTY(&io->pending) && !io->stop && !io->powercut)
@@ -509,8 +684,12 @@ io_main(void *arg)
 		io->inject_write = io->inject_sync = 0;
 		pthread_mutex_unlock(&io->mu);
 
-		run_batch(io, &batch);
+		run_batch(io, &batch, &freed);
 		post_done(io);
+		/* After the replies: making a spare takes a while. */
+		make_spare(io, freed);
+		if (!TAILQ_EMPTY(&io->out))
+			post_done(io);
 
 		pthread_mutex_lock(&io->mu);
 	}
@@ -534,6 +713,10 @@ io_main(void *arg)
 		close(io->cur->fd);
 		io->cur->fd = -1;
 	}
+	/* The spare stays for the next start, which reuses it. */
+	if (io->spare_fd >= 0)
+		close(io->spare_fd);
+	io->spare_fd = -1;
 	return NULL;
 }
 
@@ -590,12 +773,17 @@ iothread_start(struct event_base *base, const struct io_params *p,
 	io->next_seq = p->next_seq ? p->next_seq : 1;
 	io->next_seg = p->next_seg ? p->next_seg : 1;
 	io->synced_seq = io->next_seq - 1;
-	io->seg_size = p->segment_size;
+	io->seg_size = io->batch_seg_size = p->segment_size;
+	io->qid_floor = p->qid_floor;
+	io->spare_fd = -1;
 	for (i = 0; i < p->nsegs; i++) {
 		/* What recovery kept is on disk and synced by it. */
 		s = seg_add(io, p->segs[i]);
-		s->written = s->synced = p->seglens[i];
+		s->size = s->written = s->synced = p->seglens[i];
 		s->dir_synced = 1;
+		io->prev_num = s->num;
+		io->prev_len = s->synced;
+		note_durable(io, s->num, s->synced);
 	}
 	if ((io->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
 		fatalx_errno("queue: eventfd");
@@ -626,6 +814,13 @@ iothread_set_segment_size(struct iothread *io, uint64_t size)
 	pthread_mutex_unlock(&io->mu);
 }
 
+void
+iothread_note_qid(struct iothread *io, uint64_t qid)
+{
+	if (qid > __atomic_load_n(&io->qid_floor, __ATOMIC_RELAXED))
+		__atomic_store_n(&io->qid_floor, qid, __ATOMIC_RELAXED);
+}
+
 size_t
 iothread_inflight(const struct iothread *io)
 {
@@ -648,6 +843,9 @@ iothread_free(struct iothread *io)
 	free(io->segs);
 	free(io->iov);
 	free(io->mine);
+#ifdef BULWARK_TESTING
+	free(io->dur);
+#endif
 	free(io);
 }
 
@@ -671,6 +869,22 @@ iothread_power_cut(struct iothread *io, int do_exit)
 	io->powercut = do_exit ? 2 : 1;
 	pthread_cond_signal(&io->cv);
 	pthread_mutex_unlock(&io->mu);
+}
+
+int
+iothread_durable(struct iothread *io, uint64_t num, uint64_t end)
+{
+	size_t i;
+	int ok = 0;
+
+	pthread_mutex_lock(&io->mu);
+	for (i = 0; i < io->ndur; i++)
+		if (io->dur[i].num == num) {
+			ok = io->dur[i].len >= end;
+			break;
+		}
+	pthread_mutex_unlock(&io->mu);
+	return ok;
 }
 
 void

@@ -29,6 +29,8 @@ enum io_kind {
 	IO_EV_SEGMENT,		/* segment segno was created: the new tail */
 	IO_EV_UNTRUSTED,	/* in segment segno, bytes from offset from on
 				   are lost (failed write or sync) */
+	IO_EV_SPARE,		/* error 0: a spare segment is ready again;
+				   else no spare could be made (errno) */
 };
 
 struct io_req {
@@ -70,6 +72,7 @@ struct io_params {
 	uint64_t		 next_seq;	/* above every seq on disk */
 	uint64_t		 next_seg;	/* above every segment */
 	uint64_t		 segment_size;
+	uint64_t		 qid_floor;	/* highest queue id seen */
 	const uint64_t		*segs;		/* existing segments ... */
 	const uint64_t		*seglens;	/* ... and their lengths */
 	size_t			 nsegs;
@@ -95,6 +98,8 @@ void		 io_req_free(struct io_req *);
 void		 iothread_submit(struct iothread *, struct io_req *);
 /* Applies to segments created from now on. */
 void		 iothread_set_segment_size(struct iothread *, uint64_t);
+/* A queue id was issued: new SEGMENT records carry the highest. */
+void		 iothread_note_qid(struct iothread *, uint64_t qid);
 /* Requests submitted and not yet handed back. */
 size_t		 iothread_inflight(const struct iothread *);
 /*
@@ -111,6 +116,11 @@ void		 iothread_stop(struct iothread *);
  * _exit(137); without, the thread ends and iothread_halt() collects it.
  */
 void		 iothread_power_cut(struct iothread *, int do_exit);
+/*
+ * Whether bytes [0, end) of segment num are known durable: the check
+ * behind the test builds' panic when a 250 would go out too early.
+ */
+int		 iothread_durable(struct iothread *, uint64_t num, uint64_t end);
 /* Join a thread ended by iothread_power_cut(io, 0) and free it. */
 void		 iothread_halt(struct iothread *);
 /*

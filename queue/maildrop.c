@@ -10,7 +10,7 @@
  *   content, canonical CRLF, headers already fixed up by sendmail
  *
  * The submitting user is the file's owner.  The sender line counts only
- * for root and trusted_users; anyone else sends as login@myhostname.
+ * for root and trusted_users; anyone else sends as login@myorigin.
  * The message is committed like any other (and synced) before the file
  * is unlinked.  A malformed file is renamed to .bad-NAME and logged.
  */
@@ -37,7 +37,10 @@
 #define MAILDROP_MAGIC		"BULWARK-MAILDROP 1"
 #define MAILDROP_LINE_MAX	1024
 #define MAILDROP_RCPT_MAX	10000
-#define MAILDROP_INTERVAL	1		/* seconds between scans */
+#define MAILDROP_INTERVAL	1		/* seconds between idle scans */
+#define MAILDROP_BATCH		256		/* names taken per listing */
+#define MAILDROP_INFLIGHT	16		/* commits in flight at once */
+#define MAILDROP_RUNS		16		/* listings per turn, at most */
 
 struct drop {
 	char		 name[NAME_MAX + 1];
@@ -47,13 +50,24 @@ struct drop {
 	uint32_t	 nrcpt;
 };
 
+/*
+ * A listing gives a batch of names, taken MAILDROP_INFLIGHT commits at a
+ * time; each finished commit takes the next at once.  The directory is
+ * listed again only when the batch is used up and no commit is in flight,
+ * so that a file whose commit is still out is never seen twice.
+ */
 static struct {
 	int		 dirfd;
 	struct event	*timer;
-	int		 busy;		/* a pickup is being committed */
+	struct event	*kick;		/* go on after a commit */
+	int		 inflight;	/* pickups being committed */
+	char		**batch;	/* names of the last listing */
+	size_t		 nbatch;
+	size_t		 next;		/* the next one to take */
+	int		 failed;	/* a commit failed: wait for the tick */
 	char		**stuck;	/* committed, but not unlinkable */
 	size_t		 nstuck;
-} md = { -1, NULL, 0, NULL, 0 };
+} md = { .dirfd = -1 };
 
 static void
 drop_free(struct drop *d)
@@ -235,7 +249,7 @@ read_envelope(FILE *f, const char *name, uid_t uid, const char **why)
 		given = NULL;
 	} else
 		xasprintf(&d->sender, "%s@%s", pw->pw_name,
-		    queue_config()->myhostname);
+		    queue_config()->myorigin);
 	free(given);
 	return d;
 bad:
@@ -244,21 +258,33 @@ bad:
 	return NULL;
 }
 
+/* Take the next files from the loop, not from inside the store's call. */
+static void
+kick(void)
+{
+	struct timeval now = { 0, 0 };
+
+	if (md.kick != NULL)
+		evtimer_add(md.kick, &now);
+}
+
 static void
 on_committed(struct qtxn *t, struct qmsg *m, int err, void *arg)
 {
 	struct drop *d = arg;
 
-	md.busy = 0;
+	md.inflight--;
+	kick();
 	if (m == NULL && err == EFBIG) {
 		move_aside(d->name, "envelope too big");
 		drop_free(d);
 		return;
 	}
 	if (m == NULL) {
-		/* The file stays and is tried again at the next scan. */
+		/* The file stays and is tried again at the next tick. */
 		log_warn("maildrop: %s: not queued: %s", d->name,
 		    strerror(err));
+		md.failed = 1;
 		drop_free(d);
 		return;
 	}
@@ -315,6 +341,9 @@ pickup(const char *name)
 
 	fd = openat(md.dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
 	    O_CLOEXEC);
+	/* Gone since the listing: nothing to take. */
+	if (fd < 0 && errno == ENOENT)
+		return;
 	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		why = fd < 0 ? strerror(errno) : "not a regular file";
 		goto bad;
@@ -355,7 +384,7 @@ pickup(const char *name)
 	}
 	log_info("%s: uid=%u from=<%s>", t->qid, (unsigned)st.st_uid,
 	    d->sender);
-	md.busy = 1;
+	md.inflight++;
 	store_txn_commit(t, &env, on_committed, d);
 	return;
 bad:
@@ -368,20 +397,25 @@ bad:
 	move_aside(name, why);
 }
 
-/*
- * Take the first complete file, if any; one is committed at a time.
- * Returns 1 when a file was taken (queued or moved aside).
- */
-static int
-scan(void)
+static void
+batch_clear(void)
 {
-	char name[NAME_MAX + 1];
+	size_t i;
+
+	for (i = 0; i < md.nbatch; i++)
+		free(md.batch[i]);
+	md.nbatch = md.next = 0;
+}
+
+/* List up to MAILDROP_BATCH complete files; returns how many. */
+static size_t
+list(void)
+{
 	struct dirent *de;
 	DIR *dir;
-	int fd, found = 0;
+	int fd;
 
-	if (md.busy || queue_stopping() || store_disk_full())
-		return 0;
+	batch_clear();
 	if ((fd = openat(md.dirfd, ".", O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) < 0 || (dir = fdopendir(fd)) == NULL) {
 		log_warn("maildrop: cannot read the directory: %s",
@@ -390,28 +424,62 @@ scan(void)
 			close(fd);
 		return 0;
 	}
-	while ((de = readdir(dir)) != NULL) {
+	if (md.batch == NULL)
+		md.batch = xcalloc(MAILDROP_BATCH, sizeof(*md.batch));
+	while (md.nbatch < MAILDROP_BATCH && (de = readdir(dir)) != NULL) {
 		if (de->d_name[0] == '.' || is_stuck(de->d_name))
 			continue;
-		strlcpy(name, de->d_name, sizeof(name));
-		found = 1;
-		break;
+		md.batch[md.nbatch++] = xstrdup(de->d_name);
 	}
 	closedir(dir);
-	if (found)
-		pickup(name);
-	return found;
+	return md.nbatch;
+}
+
+static int
+can_take(void)
+{
+	return !queue_stopping() && !store_disk_full();
+}
+
+/*
+ * Take files while fewer than MAILDROP_INFLIGHT commits are out.  Once
+ * the batch is used up and nothing is in flight, list again at once if
+ * the last listing found files (more may have come, or it stopped at the
+ * cap); the tick (listing set) always lists.
+ */
+static void
+run(int listing)
+{
+	int runs;
+
+	/* After a failed commit, wait for the tick: the disk may be bad. */
+	if (md.failed && !listing)
+		return;
+	for (runs = 0; runs < MAILDROP_RUNS && can_take(); runs++) {
+		while (md.next < md.nbatch && md.inflight < MAILDROP_INFLIGHT &&
+		    can_take())
+			pickup(md.batch[md.next++]);
+		if (md.next < md.nbatch || md.inflight > 0)
+			return;
+		if (!listing && (md.nbatch == 0 || md.failed))
+			return;
+		listing = 0;
+		if (list() == 0)
+			return;
+	}
 }
 
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
-	int i;
+	md.failed = 0;
+	run(1);
+}
 
-	/* A few files per tick keeps a big backlog moving. */
-	for (i = 0; i < 16 && !md.busy; i++)
-		if (!scan())
-			break;
+static void
+on_kick(evutil_socket_t fd, short what, void *arg)
+{
+	run(0);
 }
 
 void
@@ -421,11 +489,14 @@ maildrop_init(int dirfd)
 
 	md.dirfd = dirfd;
 	md.timer = event_new(queue_base(), -1, EV_PERSIST, on_tick, NULL);
-	if (md.timer == NULL || event_add(md.timer, &tv) != 0)
+	md.kick = evtimer_new(queue_base(), on_kick, NULL);
+	if (md.timer == NULL || md.kick == NULL ||
+	    event_add(md.timer, &tv) != 0)
 		fatal("queue: cannot start the maildrop timer");
 	on_tick(-1, 0, NULL);
 }
 
+/* No new pickups; commits in flight still end in on_committed. */
 void
 maildrop_stop(void)
 {
@@ -433,4 +504,11 @@ maildrop_stop(void)
 		event_free(md.timer);
 		md.timer = NULL;
 	}
+	if (md.kick != NULL) {
+		event_free(md.kick);
+		md.kick = NULL;
+	}
+	batch_clear();
+	free(md.batch);
+	md.batch = NULL;
 }

@@ -49,6 +49,8 @@ qmsg_free(struct qmsg *m)
 		free(m->rcpt[i].addr);
 		free(m->rcpt[i].dsn);
 		free(m->rcpt[i].reason);
+		free(m->rcpt[i].remote);
+		free(m->rcpt[i].reply);
 	}
 	free(m->rcpt);
 	free(m->chunk);
@@ -74,4 +76,17 @@ qrcpt_set_reason(struct qrcpt *r, const char *dsn, const char *reason)
 	free(r->reason);
 	r->dsn = xstrdup(dsn ? dsn : "");
 	r->reason = xstrdup(reason ? reason : "");
+	qrcpt_set_reply(r, NULL, NULL);
+}
+
+void
+qrcpt_set_reply(struct qrcpt *r, const char *remote, const char *reply)
+{
+	free(r->remote);
+	free(r->reply);
+	r->remote = r->reply = NULL;
+	if (reply != NULL && *reply != '\0') {
+		r->remote = xstrdup(remote != NULL ? remote : "");
+		r->reply = xstrdup(reply);
+	}
 }

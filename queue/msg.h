@@ -34,10 +34,13 @@ struct qrcpt {
 	uint8_t		 state;		/* enum qrcpt_state */
 	uint8_t		 busy;		/* in a delivery job */
 	uint8_t		 in_bounce;	/* in a bounce being committed */
+	uint8_t		 losses;	/* its agent died, times in a row */
 	uint32_t	 attempts;	/* deferrals so far */
 	time_t		 next_try;	/* 0: as soon as possible */
 	char		*dsn;		/* last status, e.g. "4.4.1" */
 	char		*reason;	/* last deferral or failure text */
+	char		*remote;	/* the server that answered, or NULL */
+	char		*reply;		/* its reply, or NULL */
 };
 
 /* A record in the log: segment, offset of its header, payload length. */
@@ -88,7 +91,11 @@ struct qmsg	*qmsg_from_commit(uint64_t id, struct rec_commit *c);
 void		 qmsg_free(struct qmsg *);
 /* Recipients not yet sent or bounced. */
 uint32_t	 qmsg_open_rcpts(const struct qmsg *);
+/* The last outcome's status and text; forgets the remote reply. */
 void		 qrcpt_set_reason(struct qrcpt *, const char *dsn,
 		    const char *reason);
+/* The server and reply behind that outcome ("" or NULL: none). */
+void		 qrcpt_set_reply(struct qrcpt *, const char *remote,
+		    const char *reply);
 
 #endif

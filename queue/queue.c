@@ -36,6 +36,8 @@ static struct {
 	struct idmap		 smtpd_txns;	/* smtpd's [txn] -> qtxn */
 	struct qid_gen		 qgen;
 	int			 stopping;
+	int			 stop_code;
+	struct event		*stop_ev;
 	struct event		*sig_term;
 	struct event		*sig_int;
 #ifdef BULWARK_TESTING
@@ -43,7 +45,8 @@ static struct {
 #endif
 } q;
 
-static void	queue_shutdown(int) __attribute__((noreturn));
+static void	queue_shutdown(int);
+static void	queue_finish(void) __attribute__((noreturn));
 
 struct event_base *
 queue_base(void)
@@ -278,11 +281,14 @@ reload(struct ipc_reader *rd)
 	if ((cfg = config_parse(path, text, &errs)) == NULL) {
 		log_warn("queue: new configuration refused: %s",
 		    errs ? errs : "?");
+		child_config_result(q.master, rd->hdr->id,
+		    errs != NULL ? errs : "the configuration does not parse");
 	} else {
 		config_free(q.cfg);
 		q.cfg = cfg;
 		store_reload();
 		log_info("queue: configuration reloaded");
+		child_config_result(q.master, rd->hdr->id, NULL);
 	}
 	free(errs);
 	free(path);
@@ -378,6 +384,7 @@ on_master(struct ipc_chan *c, struct ipc_reader *rd, void *arg)
 	case IMSG_STOP:
 		ipc_get_end(rd);
 		queue_shutdown(0);
+		break;
 	default:
 		fatal("queue: unexpected %s from master",
 		    ipc_type_name(rd->hdr->type));
@@ -392,21 +399,49 @@ on_master_closed(struct ipc_chan *c, void *arg)
 }
 
 /*
- * Stop: no new work, then everything submitted to the log is written and
+ * The end of a stop: everything submitted to the log is written and
  * synced, and every commit waiting for that gets its reply before exit.
  */
 static void
-queue_shutdown(int code)
+queue_finish(void)
 {
-	q.stopping = 1;
-	maildrop_stop();
-	showq_stop();
-	sched_stop();
 	store_stop();
 	if (q.smtpd != NULL)
 		ipc_flush(q.smtpd);
 	log_info("queue: stopped");
-	exit(code);
+	exit(q.stop_code);
+}
+
+static void
+on_stop_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	log_warn("queue: deliveries still in flight after %d seconds; their "
+	    "outcomes are not recorded", QUEUE_STOP_SECS);
+	queue_finish();
+}
+
+/*
+ * Stop: no new work, but the jobs in flight may still report (for up to
+ * QUEUE_STOP_SECS), so that their outcomes reach the log and a restart
+ * does not deliver them again.  The master stops the agents only after
+ * the queue has exited.
+ */
+static void
+queue_shutdown(int code)
+{
+	struct timeval tv = { QUEUE_STOP_SECS, 0 };
+
+	if (code > q.stop_code)
+		q.stop_code = code;
+	if (q.stopping)
+		return;
+	q.stopping = 1;
+	maildrop_stop();
+	showq_stop();
+	q.stop_ev = evtimer_new(q.base, on_stop_deadline, NULL);
+	if (q.stop_ev == NULL || evtimer_add(q.stop_ev, &tv) != 0)
+		queue_finish();
+	sched_stop(queue_finish);
 }
 
 static void

@@ -24,6 +24,7 @@
 
 #define QUEUE_CHUNK_MAX		(64 * 1024)	/* content per record/frame */
 #define QUEUE_IDLE_SYNC_MS	500		/* outcome/done sync delay */
+#define QUEUE_STOP_SECS		30		/* wait for jobs at stop */
 
 /* queue.c */
 struct event_base	*queue_base(void);
@@ -111,7 +112,11 @@ void		 sched_add(struct qmsg *);
 /* Re-evaluate m after a change (outcomes, bounce committed...). */
 void		 sched_update(struct qmsg *);
 void		 sched_flush(void);
-void		 sched_stop(void);
+/*
+ * No new jobs from now on; drained runs once no job is in flight (at
+ * once when none is), so that their outcomes can still be recorded.
+ */
+void		 sched_stop(void (*drained)(void));
 struct qmsglist	*sched_messages(void);
 void		 sched_stats(uint64_t *msgs, uint64_t *active,
 		    uint64_t *deferred, uint64_t *bytes);

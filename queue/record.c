@@ -241,6 +241,9 @@ rec_segment_encode(struct rec_buf *b, const struct rec_segment *s)
 	rec_buf_u32(b, s->version);
 	rec_buf_u64(b, s->segno);
 	rec_buf_u64(b, s->size);
+	rec_buf_u64(b, s->qid_floor);
+	rec_buf_u64(b, s->prev_segno);
+	rec_buf_u64(b, s->prev_len);
 }
 
 int
@@ -251,7 +254,11 @@ rec_segment_decode(const unsigned char *p, size_t len, struct rec_segment *s)
 	s->version = cur_u32(&c);
 	s->segno = cur_u64(&c);
 	s->size = cur_u64(&c);
-	return c.bad || c.left != 0 ? -1 : 0;
+	s->qid_floor = cur_u64(&c);
+	s->prev_segno = cur_u64(&c);
+	s->prev_len = cur_u64(&c);
+	return c.bad || c.left != 0 || s->version != REC_SEGMENT_VERSION ?
+	    -1 : 0;
 }
 
 int
@@ -337,6 +344,8 @@ rec_outcome_encode(struct rec_buf *b, const struct rec_outcome *o)
 	rec_buf_u64(b, o->next_try);
 	rec_buf_str(b, o->dsn);
 	rec_buf_str(b, o->reason);
+	rec_buf_str(b, o->remote != NULL ? o->remote : "");
+	rec_buf_str(b, o->reply != NULL ? o->reply : "");
 }
 
 void
@@ -344,6 +353,8 @@ rec_outcome_free(struct rec_outcome *o)
 {
 	free(o->dsn);
 	free(o->reason);
+	free(o->remote);
+	free(o->reply);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -359,6 +370,8 @@ rec_outcome_decode(const unsigned char *p, size_t len, struct rec_outcome *o)
 	o->next_try = cur_u64(&c);
 	o->dsn = cur_str(&c);
 	o->reason = cur_str(&c);
+	o->remote = cur_str(&c);
+	o->reply = cur_str(&c);
 	if (c.bad || c.left != 0 || o->status > REC_OUT_BOUNCED) {
 		rec_outcome_free(o);
 		return -1;

@@ -23,7 +23,12 @@
  *    32  u32  CRC32C of header bytes 0..31
  *   then the payload.  A str is u32 length + bytes (no NUL inside).
  *
- *   SEGMENT  u32 version, u64 segment number, u64 segment size
+ *   SEGMENT  u32 version, u64 segment number, u64 segment size,
+ *            u64 queue id floor (every id issued before the segment
+ *            was made is at most this), u64 previous segment number
+ *            (0: none), u64 trusted length of the previous segment
+ *            (bytes past it were written after a failed write or sync
+ *            and must not come back)
  *   DATA     u32 chunk index (0, 1, ...), then the content bytes
  *            (canonical CRLF)
  *   COMMIT   u32 number of DATA records, u64 content size,
@@ -32,7 +37,8 @@
  *            str helo, u32 nrcpt, nrcpt x (u8 disposition, str rcpt)
  *   OUTCOME  u32 recipient index, u8 status (REC_OUT_*), u32 attempts,
  *            u64 next retry (unix seconds, 0 = none), str dsn,
- *            str reason
+ *            str reason, str remote (the server that answered, "" for
+ *            none), str reply (its reply, "" for none)
  *   DONE     empty: the message is finished
  *
  * A message is its DATA records, then its COMMIT; OUTCOME and DONE
@@ -48,7 +54,7 @@
 #define REC_MAGIC		0x4b574c42U	/* "BLWK" on disk */
 #define REC_HDR_SIZE		36
 #define REC_MAX_PAYLOAD		(16U * 1024 * 1024)
-#define REC_SEGMENT_VERSION	1
+#define REC_SEGMENT_VERSION	2
 #define REC_DATA_PREFIX		4	/* chunk index before the content */
 
 enum rec_type {
@@ -89,7 +95,12 @@ struct rec_segment {
 	uint32_t	version;
 	uint64_t	segno;
 	uint64_t	size;
+	uint64_t	qid_floor;
+	uint64_t	prev_segno;
+	uint64_t	prev_len;
 };
+
+#define REC_SEGMENT_PAYLOAD	44
 
 struct rec_rcpt {
 	char		*addr;
@@ -117,6 +128,8 @@ struct rec_outcome {
 	uint64_t	 next_try;
 	char		*dsn;
 	char		*reason;
+	char		*remote;
+	char		*reply;
 };
 
 /* A growable byte buffer for encoding. */

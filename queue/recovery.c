@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "log.h"
 #include "qid.h"
 #include "xmalloc.h"
@@ -35,6 +36,7 @@ struct rcv_ent {
 	size_t		 capchunk;
 	uint64_t	 content;	/* bytes in the DATA records */
 	uint64_t	 min_seg;
+	uint64_t	 first_data;	/* seq of its first DATA record */
 	int		 done;
 	int		 damaged;	/* corruption hit one of its records */
 	int		 orphan;	/* OUTCOME seen without a COMMIT */
@@ -46,6 +48,7 @@ struct rcv_damage {
 	size_t			off;
 	size_t			len;
 	struct rec_hdr		hdr;
+	uint64_t		before;		/* seq of the record before */
 };
 
 void
@@ -95,10 +98,15 @@ on_segment(struct recovery *r, const struct rec_item *it)
 	struct rec_segment s;
 
 	if (rec_segment_decode(it->payload, it->hdr.len, &s) != 0 ||
-	    s.segno != r->cur_seg || r->cur_index != 0)
+	    s.segno != r->cur_seg || r->cur_index != 0) {
 		RLOG(r, log_warn, "recovery: segment %016" PRIx64 ": "
 		    "unexpected segment record at offset %zu (number %016"
 		    PRIx64 ")", r->cur_seg, it->off, s.segno);
+		return;
+	}
+	/* Ids issued before this segment, even if their records went. */
+	if (s.qid_floor > r->max_qid)
+		r->max_qid = s.qid_floor;
 }
 
 static void
@@ -122,6 +130,8 @@ on_data(struct recovery *r, struct rcv_ent *e, const struct rec_item *it)
 		e->index = xreallocarray(e->index, e->capchunk,
 		    sizeof(*e->index));
 	}
+	if (e->nchunk == 0)
+		e->first_data = it->hdr.seq;
 	e->chunk[e->nchunk].seg = r->cur_seg;
 	e->chunk[e->nchunk].off = it->off;
 	e->chunk[e->nchunk].seq = it->hdr.seq;
@@ -199,6 +209,7 @@ on_outcome(struct recovery *r, struct rcv_ent *e, const struct rec_item *it)
 		break;
 	}
 	qrcpt_set_reason(rc, o.dsn, o.reason);
+	qrcpt_set_reply(rc, o.remote, o.reply);
 	rec_outcome_free(&o);
 }
 
@@ -236,9 +247,11 @@ on_item(void *arg, const struct rec_item *it)
 		d->off = it->off;
 		d->len = it->len;
 		d->hdr = it->hdr;
+		d->before = r->seq_now;
 		return;
 	}
 	r->records++;
+	r->seq_now = it->hdr.seq;
 	if (it->hdr.type == REC_SEGMENT)
 		on_segment(r, it);
 	else {
@@ -273,6 +286,9 @@ judge_damage(struct recovery *r, const struct rec_scan *s, int is_last)
 	for (i = 0; i < r->ndmg; i++) {
 		d = &r->dmg[i];
 		torn = is_last && d->off >= s->valid_end;
+		/* For judge_ent: the commit of a message may be in there. */
+		if (!torn && d->before > r->damage_after)
+			r->damage_after = d->before;
 		if (d->kind == REC_ITEM_SKIPPED) {
 			r->skipped_bytes += d->len;
 			RLOG(r, log_warn, "recovery: CORRUPTION: segment %016"
@@ -308,6 +324,7 @@ recovery_feed(struct recovery *r, uint64_t segno, const unsigned char *buf,
 	s.buf = buf;
 	s.len = len;
 	s.prev_seq = r->last_seq;
+	r->seq_now = r->last_seq;
 	r->cur_seg = segno;
 	r->cur_index = 0;
 	r->ndmg = 0;
@@ -371,6 +388,12 @@ judge_ent(struct recovery *r, struct rcv_ent *e)
 			r->lost++;
 			RLOG(r, log_warn, "%s: LOST in recovery: its commit "
 			    "record is damaged or missing", qid);
+		} else if (e->nchunk > 0 && r->damage_after > e->first_data) {
+			/* Unfinished, or its commit was in the damage. */
+			r->suspect++;
+			RLOG(r, log_warn, "%s: possibly LOST in recovery: its "
+			    "data is there but no commit record, and damaged "
+			    "bytes follow it in the log", qid);
 		} else
 			r->garbage++;
 		return;
@@ -441,9 +464,59 @@ keep_seg(struct recovery *r, uint64_t num, uint64_t len)
 	r->nsegs++;
 }
 
+/*
+ * The SEGMENT record at the start of segment num, if it reads: it names
+ * the trusted length of the segment before.
+ */
+static int
+read_segrec(int dirfd, uint64_t num, struct rec_segment *sr)
+{
+	unsigned char buf[REC_HDR_SIZE + REC_SEGMENT_PAYLOAD];
+	char name[SEG_NAME_LEN + 1];
+	struct rec_hdr h;
+	ssize_t n;
+	int fd;
+
+	seg_name(num, name);
+	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = pread(fd, buf, sizeof(buf), 0);
+	close(fd);
+	if (n != (ssize_t)sizeof(buf) || rec_hdr_decode(buf, &h) != 0 ||
+	    h.type != REC_SEGMENT || h.len != REC_SEGMENT_PAYLOAD ||
+	    crc32c(0, buf + REC_HDR_SIZE, h.len) != h.pcrc)
+		return -1;
+	return rec_segment_decode(buf + REC_HDR_SIZE, h.len, sr);
+}
+
+/*
+ * Bytes of a segment past its trusted length were written after a
+ * failed write or sync: the segment was cut back, but the cut may not
+ * have reached the disk.  They must not come back.
+ */
+static size_t
+trusted_len(struct recovery *r, uint64_t num, const unsigned char *buf,
+    size_t len, uint64_t trusted)
+{
+	size_t i;
+
+	if (trusted >= len)
+		return len;
+	for (i = (size_t)trusted; i < len && buf[i] == 0; i++)
+		;
+	if (i < len) {
+		r->untrusted += len - trusted;
+		RLOG(r, log_warn, "recovery: segment %016" PRIx64 ": bytes "
+		    "from offset %" PRIu64 " on were written after a failed "
+		    "write or sync; dropped", num, trusted);
+	}
+	return (size_t)trusted;
+}
+
 /* Feed one file; cut and sync it when it is the last one. */
 static int
-run_one(struct recovery *r, int dirfd, uint64_t num, int is_last)
+run_one(struct recovery *r, int dirfd, uint64_t num, int is_last,
+    uint64_t trusted)
 {
 	char name[SEG_NAME_LEN + 1];
 	struct stat st;
@@ -461,7 +534,8 @@ run_one(struct recovery *r, int dirfd, uint64_t num, int is_last)
 		if (map == MAP_FAILED)
 			goto fail;
 	}
-	keep = recovery_feed(r, num, map, (size_t)st.st_size, is_last);
+	keep = recovery_feed(r, num, map, trusted_len(r, num, map,
+	    (size_t)st.st_size, trusted), is_last);
 	if (map != NULL)
 		munmap(map, (size_t)st.st_size);
 	/* The preallocated rest of the last segment goes too: writing
@@ -486,7 +560,8 @@ int
 recovery_run(struct recovery *r, int dirfd)
 {
 	struct timespec t0, t1;
-	uint64_t *nums = NULL;
+	struct rec_segment sr;
+	uint64_t *nums = NULL, trusted;
 	size_t n = 0, i;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -497,7 +572,11 @@ recovery_run(struct recovery *r, int dirfd)
 			RLOG(r, log_warn, "recovery: CORRUPTION: segments %016"
 			    PRIx64 " to %016" PRIx64 " are missing",
 			    nums[i - 1] + 1, nums[i] - 1);
-		if (run_one(r, dirfd, nums[i], i + 1 == n) != 0) {
+		trusted = UINT64_MAX;
+		if (i + 1 < n && read_segrec(dirfd, nums[i + 1], &sr) == 0 &&
+		    sr.prev_segno == nums[i])
+			trusted = sr.prev_len;
+		if (run_one(r, dirfd, nums[i], i + 1 == n, trusted) != 0) {
 			free(nums);
 			return -1;
 		}
@@ -509,11 +588,12 @@ recovery_run(struct recovery *r, int dirfd)
 	    (t1.tv_nsec - t0.tv_nsec) / 1000000);
 	RLOG(r, log_info, "recovery: segments=%zu, records=%zu, bytes=%"
 	    PRIu64 ", messages=%zu, recipients=%zu, finished=%zu, "
-	    "unfinished=%zu, lost=%zu, damaged=%zu, skipped_bytes=%" PRIu64
-	    ", torn_bytes=%" PRIu64 ", time=%ldms", r->nsegs, r->records,
+	    "unfinished=%zu, lost=%zu, possibly_lost=%zu, damaged=%zu, "
+	    "skipped_bytes=%" PRIu64 ", torn_bytes=%" PRIu64 ", "
+	    "untrusted_bytes=%" PRIu64 ", time=%ldms", r->nsegs, r->records,
 	    r->bytes, r->nlive, r->recipients, r->done, r->garbage, r->lost,
-	    r->damaged, r->skipped_bytes + r->corrupt_tail, r->torn_bytes,
-	    r->msec);
+	    r->suspect, r->damaged, r->skipped_bytes + r->corrupt_tail,
+	    r->torn_bytes, r->untrusted, r->msec);
 	return 0;
 }
 

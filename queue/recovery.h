@@ -39,6 +39,9 @@ struct recovery {
 	size_t		 torn_records;	/* damaged records in the torn tail */
 	size_t		 lost;		/* committed messages lost */
 	size_t		 garbage;	/* unfinished transactions dropped */
+	size_t		 suspect;	/* ... of which damage may have hit
+					   the commit */
+	uint64_t	 untrusted;	/* bytes past a trusted length */
 	size_t		 done;		/* finished messages seen */
 	size_t		 recipients;	/* still to deliver in live */
 	uint64_t	 bytes;		/* scanned */
@@ -52,6 +55,8 @@ struct recovery {
 	struct idmap	 ents;
 	uint64_t	 cur_seg;
 	size_t		 cur_index;	/* records in the current segment */
+	uint64_t	 seq_now;	/* of the last record scanned */
+	uint64_t	 damage_after;	/* last seq before the last damage */
 	struct rcv_damage *dmg;
 	size_t		 ndmg;
 	size_t		 capdmg;

@@ -25,6 +25,7 @@
 
 #define JOB_MAX_RCPTS		100		/* recipients per job */
 #define JOB_MAX_BEGIN_BYTES	(128 * 1024)	/* BEGIN frame budget */
+#define SCHED_AGENT_LOSSES	3		/* agent deaths, then defer */
 
 struct job {
 	uint64_t	 id;
@@ -52,6 +53,7 @@ static struct {
 	struct event	*timer;
 	time_t		 timer_at;	/* 0: not armed */
 	int		 stopping;
+	void		(*drained)(void);	/* at stop, once idle */
 } S;
 
 static const char *agent_name[AGENT_COUNT] = { "local", "remote" };
@@ -325,12 +327,30 @@ sched_flush(void)
 	run_due();
 }
 
+/* While stopping: tell the queue once the last job has reported. */
+static void
+check_drained(void)
+{
+	void (*fn)(void) = S.drained;
+	int a;
+
+	if (!S.stopping || fn == NULL)
+		return;
+	for (a = 0; a < AGENT_COUNT; a++)
+		if (S.njobs[a] > 0)
+			return;
+	S.drained = NULL;
+	fn();
+}
+
 void
-sched_stop(void)
+sched_stop(void (*drained)(void))
 {
 	S.stopping = 1;
+	S.drained = drained;
 	if (S.timer != NULL)
 		evtimer_del(S.timer);
+	check_drained();
 }
 
 /* --- jobs ----------------------------------------------------------------- */
@@ -384,7 +404,8 @@ send_content(struct ipc_chan *c, uint64_t jid, const struct qmsg *m)
 
 /* Defer rc with reason; after queue_lifetime the deferral is a bounce. */
 static void
-rcpt_defer(struct qmsg *m, uint32_t i, const char *dsn, const char *text)
+rcpt_defer(struct qmsg *m, uint32_t i, const char *dsn, const char *text,
+    const char *remote, const char *reply)
 {
 	struct qrcpt *rc = &m->rcpt[i];
 	time_t now = time(NULL);
@@ -392,6 +413,7 @@ rcpt_defer(struct qmsg *m, uint32_t i, const char *dsn, const char *text)
 
 	rc->attempts++;
 	qrcpt_set_reason(rc, dsn, text);
+	qrcpt_set_reply(rc, remote, reply);
 	if (now - m->arrival >= queue_config()->queue_lifetime) {
 		rc->state = RS_BOUNCING;
 		rc->next_try = 0;
@@ -404,9 +426,35 @@ rcpt_defer(struct qmsg *m, uint32_t i, const char *dsn, const char *text)
 	store_outcome(m, i);
 }
 
+/*
+ * The agent died with rc in hand.  The first losses may be bad luck and
+ * are retried at once; after SCHED_AGENT_LOSSES in a row the message
+ * itself is the likely cause, and it waits like any temporary failure,
+ * so that queue_lifetime ends it instead of a crash loop.
+ */
+static void
+rcpt_lost(struct qmsg *m, uint32_t i)
+{
+	struct qrcpt *rc = &m->rcpt[i];
+	char buf[512];
+
+	if (rc->losses < UINT8_MAX)
+		rc->losses++;
+	if (rc->losses < SCHED_AGENT_LOSSES) {
+		rc->next_try = 0;
+		return;
+	}
+	rcpt_defer(m, i, "4.3.0", "delivery agent died", NULL, NULL);
+	if (rc->state == RS_PENDING)
+		log_info("%s: to=<%s>, dsn=4.3.0, status=deferred (delivery "
+		    "agent died %u times in a row)", m->qid,
+		    log_escape(buf, sizeof(buf), rc->addr, strlen(rc->addr)),
+		    (unsigned)rc->losses);
+}
+
 /* A job's recipients that were not reported: retried, after delay. */
 static void
-job_unreported(struct job *j, int immediate, const char *why)
+job_unreported(struct job *j, int lost, const char *why)
 {
 	uint32_t k, i;
 
@@ -415,10 +463,12 @@ job_unreported(struct job *j, int immediate, const char *why)
 			continue;
 		i = j->idx[k];
 		j->m->rcpt[i].busy = 0;
-		if (immediate)
-			j->m->rcpt[i].next_try = 0;
-		else
-			rcpt_defer(j->m, i, "4.3.0", why);
+		if (lost)
+			rcpt_lost(j->m, i);
+		else {
+			j->m->rcpt[i].losses = 0;
+			rcpt_defer(j->m, i, "4.3.0", why, NULL, NULL);
+		}
 	}
 }
 
@@ -434,6 +484,7 @@ job_end(struct job *j)
 	job_free(j);
 	sched_update(m);
 	dispatch(a);
+	check_drained();
 }
 
 /*
@@ -506,7 +557,8 @@ read_failed(struct qmsg *m, enum agent a)
 	for (i = 0; i < m->nrcpt; i++)
 		if (rcpt_waiting(&m->rcpt[i]) && m->rcpt[i].next_try <= now &&
 		    sched_agent_of(m->rcpt[i].addr) == a)
-			rcpt_defer(m, i, "4.3.0", "queue file read error");
+			rcpt_defer(m, i, "4.3.0", "queue file read error",
+			    NULL, NULL);
 	sched_update(m);
 }
 
@@ -563,7 +615,7 @@ static void
 on_rcpt(enum agent a, struct job *j, struct ipc_reader *rd)
 {
 	uint32_t index, status, k;
-	char *dsn, *relay, *text;
+	char *dsn, *relay, *text, *reply;
 	struct qrcpt *rc;
 
 	index = ipc_get_u32(rd);
@@ -571,6 +623,7 @@ on_rcpt(enum agent a, struct job *j, struct ipc_reader *rd)
 	dsn = ipc_get_str(rd);
 	relay = ipc_get_str(rd);
 	text = ipc_get_str(rd);
+	reply = ipc_get_str(rd);
 	ipc_get_end(rd);
 	for (k = 0; k < j->n && j->idx[k] != index; k++)
 		;
@@ -583,6 +636,7 @@ on_rcpt(enum agent a, struct job *j, struct ipc_reader *rd)
 	j->reported[k] = 1;
 	rc = &j->m->rcpt[index];
 	rc->busy = 0;
+	rc->losses = 0;
 	switch (status) {
 	case DSTATUS_SENT:
 		rc->state = RS_SENT;
@@ -590,12 +644,13 @@ on_rcpt(enum agent a, struct job *j, struct ipc_reader *rd)
 		store_outcome(j->m, index);
 		break;
 	case DSTATUS_DEFER:
-		rcpt_defer(j->m, index, dsn, text);
+		rcpt_defer(j->m, index, dsn, text, relay, reply);
 		break;
 	case DSTATUS_BOUNCE:
 		rc->state = RS_BOUNCING;
 		rc->next_try = 0;
 		qrcpt_set_reason(rc, dsn, text);
+		qrcpt_set_reply(rc, relay, reply);
 		break;
 	}
 	log_debug("%s: rcpt %u via %s: status %u (%s)", j->m->qid, index,
@@ -604,6 +659,7 @@ out:
 	free(dsn);
 	free(relay);
 	free(text);
+	free(reply);
 }
 
 static void
@@ -631,8 +687,8 @@ on_agent(struct ipc_chan *c, struct ipc_reader *rd, void *arg)
 	job_end(j);
 }
 
-/* The agent is gone: its jobs go back to the queue for an immediate
- * retry with the next agent, and no outcome is recorded for them. */
+/* The agent is gone: its jobs go back to the queue for a retry with the
+ * next agent (see rcpt_lost). */
 static void
 agent_lost(enum agent a)
 {
@@ -648,6 +704,7 @@ agent_lost(enum agent a)
 		job_free(j);
 		sched_update(m);
 	}
+	check_drained();
 }
 
 static void

@@ -4,6 +4,7 @@
  * decides when a segment can be freed.
  */
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 
 #include <dirent.h>
@@ -102,24 +103,22 @@ seg_list(int dirfd, uint64_t **nums, size_t *n)
 	return 0;
 }
 
-int
-seg_create(int dirfd, uint64_t num, uint64_t size)
+/*
+ * Create name preallocated to size bytes.  Allocating every block now
+ * lets fdatasync skip the metadata flush later, and fails here, not in
+ * the middle of a record, when the disk is full.
+ */
+static int
+create_file(int dirfd, const char *name, uint64_t size, int sync_dir)
 {
-	char name[SEG_NAME_LEN + 1];
 	int fd, err;
 
-	seg_name(num, name);
 	fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
-	/*
-	 * Allocating every block now lets fdatasync skip the metadata
-	 * flush later; the entry itself must be durable before a record
-	 * in the file counts, hence the directory sync.
-	 */
 	if ((err = posix_fallocate(fd, 0, (off_t)size)) != 0)
 		goto fail;
-	if (fsync(fd) != 0 || fsync(dirfd) != 0) {
+	if (fsync(fd) != 0 || (sync_dir && fsync(dirfd) != 0)) {
 		err = errno;
 		goto fail;
 	}
@@ -129,6 +128,47 @@ fail:
 	unlinkat(dirfd, name, 0);
 	errno = err;
 	return -1;
+}
+
+int
+seg_create(int dirfd, uint64_t num, uint64_t size)
+{
+	char name[SEG_NAME_LEN + 1];
+
+	/* The entry must be durable before a record in the file counts. */
+	seg_name(num, name);
+	return create_file(dirfd, name, size, 1);
+}
+
+int
+seg_spare_create(int dirfd, uint64_t size)
+{
+	struct statvfs sv;
+
+	/* Cheaper than a failing fallocate while the disk stays full. */
+	if (fstatvfs(dirfd, &sv) == 0 &&
+	    (uint64_t)sv.f_bavail * sv.f_frsize < size) {
+		errno = ENOSPC;
+		return -1;
+	}
+	unlinkat(dirfd, SEG_SPARE, 0);
+	return create_file(dirfd, SEG_SPARE, size, 0);
+}
+
+int
+seg_spare_take(int dirfd, uint64_t num)
+{
+	char name[SEG_NAME_LEN + 1];
+
+	seg_name(num, name);
+	if (renameat(dirfd, SEG_SPARE, dirfd, name) != 0)
+		return -1;
+	if (fsync(dirfd) != 0) {
+		/* Not durable under its new name: do not use it. */
+		unlinkat(dirfd, name, 0);
+		return -1;
+	}
+	return 0;
 }
 
 int

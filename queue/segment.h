@@ -29,6 +29,17 @@ int	seg_list(int dirfd, uint64_t **nums, size_t *n);
  * file is removed).
  */
 int	seg_create(int dirfd, uint64_t num, uint64_t size);
+/*
+ * The spare: the next segment, preallocated ahead of need under a name
+ * recovery does not read.  While it exists, the log can always rotate,
+ * so the records that finish messages (and free space) can be written
+ * even when the disk is full.  seg_spare_create makes it (-1 and errno,
+ * ENOSPC without trying when statvfs says there is no room);
+ * seg_spare_take renames it to segment num and syncs the directory.
+ */
+#define SEG_SPARE	"spare"
+int	seg_spare_create(int dirfd, uint64_t size);
+int	seg_spare_take(int dirfd, uint64_t num);
 int	seg_unlink(int dirfd, uint64_t num);
 
 struct segtab;

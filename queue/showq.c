@@ -25,7 +25,8 @@
 
 #define SHOWQ_TIMEOUT	30		/* seconds to take the listing */
 #define SHOWQ_MAX_CONN	16		/* listings being written at once */
-#define SHOWQ_INDENT	43		/* the sender/recipient column */
+#define SHOWQ_INDENT	41		/* Postfix's recipient column */
+#define SHOWQ_REASON_END 76		/* where a reason line's text ends */
 
 static struct {
 	struct event	*ev;
@@ -54,65 +55,82 @@ add_indent(struct rec_buf *b, int n)
 		rec_buf_u8(b, ' ');
 }
 
+/*
+ * Still to deliver.  A recipient that failed for good is done as far as
+ * mailq goes, even while its bounce waits to be committed; Postfix, too,
+ * lists only what it will still try.
+ */
 static int
 rcpt_listed(const struct qrcpt *rc)
 {
-	return rc->state == RS_PENDING || rc->state == RS_BOUNCING;
+	return rc->state == RS_PENDING;
 }
 
-static int
-rcpt_deferred(const struct qrcpt *rc)
+/* Why the last attempt was deferred; "" when none was made yet. */
+static const char *
+rcpt_reason(const struct qrcpt *rc)
 {
-	return rcpt_listed(rc) && rc->reason != NULL &&
-	    rc->reason[0] != '\0' &&
-	    (rc->attempts > 0 || rc->state == RS_BOUNCING);
+	if (rc->attempts == 0 || rc->reason == NULL)
+		return "";
+	return rc->reason;
 }
 
-/* One message: its line, deferred recipients under their reasons, then
- * the recipients not tried yet. */
+/*
+ * A recipient under its reason.  As Postfix does, a reason line comes
+ * whenever the reason differs from the one above, right-aligned to
+ * column 78 (or from column 0 when it is longer), and "(reason
+ * unavailable)" stands for no reason after recipients that had one.
+ */
+static void
+format_rcpt(struct rec_buf *b, const struct qrcpt *rc, const char **last)
+{
+	const char *why = rcpt_reason(rc);
+	const char *show = why[0] != '\0' ? why : "reason unavailable";
+	int pad;
+
+	if (strcmp(*last, why) != 0) {
+		pad = SHOWQ_REASON_END - (int)strlen(show);
+		add_indent(b, pad < 0 ? 0 : pad);
+		add_str(b, "(");
+		add_addr(b, show);
+		add_str(b, ")\n");
+		*last = why;
+	}
+	add_indent(b, SHOWQ_INDENT);
+	add_addr(b, rc->addr);
+	add_str(b, "\n");
+}
+
+/*
+ * One message: its line, then the deferred recipients with their
+ * reasons and after them those not tried yet, in Postfix's layout for
+ * short queue ids (ours are two characters longer, which moves the
+ * sender, not the recipients).
+ */
 static void
 format_msg(struct rec_buf *b, const struct qmsg *m)
 {
-	char line[128], when[32];
-	const char *last = NULL;
-	const struct qrcpt *rc;
-	struct tm tm;
+	char line[128], when[32], id[QID_LEN + 2];
+	const char *last = "";
 	uint32_t i;
-	int pad;
+	int tried;
+	struct tm tm;
 
 	if (localtime_r(&m->arrival, &tm) == NULL ||
 	    strftime(when, sizeof(when), "%a %b %e %H:%M:%S", &tm) == 0)
 		strlcpy(when, "??", sizeof(when));
-	/* Postfix's columns, widened by the two characters by which our
-	 * queue ids are longer. */
-	snprintf(line, sizeof(line), "%s%c%8" PRIu64 " %-20s ", m->qid,
-	    m->jobs > 0 ? '*' : ' ', m->size, when);
+	snprintf(id, sizeof(id), "%s%c", m->qid, m->jobs > 0 ? '*' : ' ');
+	snprintf(line, sizeof(line), "%-11s %7" PRIu64 " %-20.20s ", id,
+	    m->size, when);
 	add_str(b, line);
 	add_addr(b, m->sender[0] != '\0' ? m->sender : "MAILER-DAEMON");
 	add_str(b, "\n");
-	for (i = 0; i < m->nrcpt; i++) {
-		rc = &m->rcpt[i];
-		if (!rcpt_deferred(rc))
-			continue;
-		if (last == NULL || strcmp(last, rc->reason) != 0) {
-			pad = 76 - (int)strlen(rc->reason);
-			add_indent(b, pad < 4 ? 4 : pad);
-			add_str(b, "(");
-			add_addr(b, rc->reason);
-			add_str(b, ")\n");
-			last = rc->reason;
+	for (tried = 1; tried >= 0; tried--) {
+		for (i = 0; i < m->nrcpt; i++) {
+			if (rcpt_listed(&m->rcpt[i]) &&
+			    (rcpt_reason(&m->rcpt[i])[0] != '\0') == tried)
+				format_rcpt(b, &m->rcpt[i], &last);
 		}
-		add_indent(b, SHOWQ_INDENT);
-		add_addr(b, rc->addr);
-		add_str(b, "\n");
-	}
-	for (i = 0; i < m->nrcpt; i++) {
-		rc = &m->rcpt[i];
-		if (!rcpt_listed(rc) || rcpt_deferred(rc))
-			continue;
-		add_indent(b, SHOWQ_INDENT);
-		add_addr(b, rc->addr);
-		add_str(b, "\n");
 	}
 }
 

@@ -57,7 +57,9 @@ static struct {
 	struct qid_gen	*qgen;
 	struct idmap	 txns;		/* queue id -> struct qtxn */
 	uint64_t	 synced_seq;
-	int		 disk_full;
+	int		 disk_full;	/* a write met ENOSPC or EDQUOT */
+	int		 no_spare;	/* the log cannot rotate safely */
+	time_t		 nudged;	/* last wake-up of the thread */
 	struct event	*idle;
 	struct unpin	*unpins;	/* FIFO in seq order */
 	size_t		 nunpins;
@@ -89,6 +91,10 @@ store_err_reply(int err, uint32_t *code, const char **text)
 	if (err == ENOSPC || err == EDQUOT) {
 		*code = 452;
 		*text = "4.3.1 Insufficient system storage";
+	} else if (err == EFBIG) {
+		/* A record never spans segments: segment_size is too small. */
+		*code = 552;
+		*text = "5.3.4 Envelope too large for the queue";
 	} else {
 		*code = 451;
 		*text = "4.3.0 Queue write failed";
@@ -182,6 +188,7 @@ store_start(int dirfd, struct recovery *rcv, struct qid_gen *qgen)
 	p.next_seq = rcv->last_seq + 1;
 	p.next_seg = rcv->last_seg + 1;
 	p.segment_size = (uint64_t)queue_config()->segment_size;
+	p.qid_floor = rcv->max_qid;
 	p.segs = rcv->segs;
 	p.seglens = rcv->seglens;
 	p.nsegs = rcv->nsegs;
@@ -226,12 +233,26 @@ store_power_cut(void)
 }
 #endif
 
+/*
+ * Whether new mail must wait for disk space.  Without a spare segment
+ * the thread retries at its next batch; a wake-up a second keeps that
+ * going while every arrival is being refused.
+ */
 int
 store_disk_full(void)
 {
 	struct statvfs sv;
 	uint64_t need;
+	time_t now;
 
+	if (st.no_spare) {
+		now = time(NULL);
+		if (now != st.nudged) {
+			st.nudged = now;
+			submit(io_req_new(IO_SYNC));
+		}
+		return 1;
+	}
 	if (!st.disk_full)
 		return 0;
 	/* Carry on once there is room for a couple of segments again. */
@@ -259,6 +280,7 @@ store_txn_begin(enum txn_origin origin)
 
 	t->id = qid_next(st.qgen);
 	qid_format(t->id, t->qid);
+	iothread_note_qid(st.io, t->id);
 	t->origin = origin;
 	/* Every record of the transaction lands at the tail or later. */
 	t->pin_seg = segtab_tail(st.segs);
@@ -381,6 +403,8 @@ store_outcome(struct qmsg *m, uint32_t i)
 	o.next_try = rc->next_try > 0 ? (uint64_t)rc->next_try : 0;
 	o.dsn = rc->dsn;
 	o.reason = rc->reason;
+	o.remote = rc->remote;
+	o.reply = rc->reply;
 	rec_outcome_encode(&b, &o);
 	submit(io_req_append(REC_OUTCOME, m->id, b.p, b.len, 0,
 	    TAG_OUTCOME));
@@ -491,6 +515,18 @@ on_untrusted(const struct io_req *r)
 }
 
 static void
+on_spare(int err)
+{
+	if (err != 0 && !st.no_spare)
+		log_warn("queue: cannot preallocate the next log segment: %s;"
+		    " new mail gets 452 4.3.1 until there is room",
+		    strerror(err));
+	else if (err == 0 && st.no_spare)
+		log_info("queue: log space available again, accepting mail");
+	st.no_spare = err != 0;
+}
+
+static void
 commit_done(struct qtxn *t, const struct io_req *r)
 {
 	char sender[512];
@@ -511,12 +547,16 @@ commit_done(struct qtxn *t, const struct io_req *r)
 		return;
 	}
 #ifdef BULWARK_TESTING
-	if (r->seq > st.synced_seq)
-		panic("%s: commit seq %" PRIu64 " acknowledged above the last "
-		    "synced seq %" PRIu64, t->qid, r->seq, st.synced_seq);
+	/* Every byte of the message is where a sync has been. */
+	if (r->seq > st.synced_seq || !iothread_durable(st.io, r->seg,
+	    r->off + REC_HDR_SIZE + r->len))
+		panic("%s: commit seq %" PRIu64 " acknowledged before it was "
+		    "durable", t->qid, r->seq);
 	for (i = 0; i < t->nsent; i++)
-		if (t->chunk[i].len == 0 || t->chunk[i].seq > st.synced_seq)
-			panic("%s: data record %u not synced at commit",
+		if (t->chunk[i].len == 0 || t->chunk[i].seq > st.synced_seq ||
+		    !iothread_durable(st.io, t->chunk[i].seg,
+		    t->chunk[i].off + REC_HDR_SIZE + t->chunk[i].len))
+			panic("%s: data record %u not durable at commit",
 			    t->qid, i);
 #endif
 	m = t->msg;
@@ -592,6 +632,9 @@ io_done(struct io_req *r, void *arg)
 		break;
 	case IO_EV_UNTRUSTED:
 		on_untrusted(r);
+		break;
+	case IO_EV_SPARE:
+		on_spare(r->error);
 		break;
 	case IO_APPEND:
 		on_append(r);

@@ -25,6 +25,7 @@ struct cmd_args {
 	char		 addr[SMTP_ADDR_MAX];
 	uint64_t	 size;
 	int		 body_8bit;
+	int		 dup;		/* RCPT: already a recipient */
 };
 
 struct cmd_def {
@@ -85,6 +86,7 @@ void
 cmd_txn_reset(struct smtp_state *st)
 {
 	cmd_rcpt_free(st);
+	st->rcpt_tried = 0;
 	st->has_mail = 0;
 	st->sender[0] = '\0';
 	st->size_hint = 0;
@@ -150,7 +152,8 @@ cmd_param_size(const char *v, size_t len, struct cmd_args *a,
 	unsigned long long n;
 	size_t i;
 
-	if (len == 0 || len >= sizeof(num)) {
+	/* RFC 1870: size-value is 1*20DIGIT. */
+	if (len == 0 || len > 20) {
 		cmd_reply_set(r, "501 5.5.4 Bad SIZE parameter syntax\r\n");
 		return -1;
 	}
@@ -171,26 +174,59 @@ cmd_param_size(const char *v, size_t len, struct cmd_args *a,
 	return 0;
 }
 
+static int
+cmd_param_body(const char *v, size_t len, struct cmd_args *a,
+    struct cmd_reply *r)
+{
+	if (len == 4 && strncasecmp(v, "7BIT", 4) == 0)
+		a->body_8bit = 0;
+	else if (len == 8 && strncasecmp(v, "8BITMIME", 8) == 0)
+		a->body_8bit = 1;
+	else {
+		cmd_reply_set(r, "555 5.5.4 MAIL parameter not supported\r\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cmd_param_twice(const char *name, struct cmd_reply *r)
+{
+	cmd_reply_set(r, "501 5.5.4 %s parameter given twice\r\n", name);
+	return -1;
+}
+
 /* MAIL parameters (RFC 1870 SIZE, RFC 6152 BODY); 0 or -1 with reply. */
 static int
-cmd_mail_params(const char *s, struct cmd_args *a, struct cmd_reply *r)
+cmd_mail_params(const struct smtp_state *st, const char *s,
+    struct cmd_args *a, struct cmd_reply *r)
 {
+	int seen_size = 0, seen_body = 0, rv;
 	size_t n;
 
 	while (*(s = cmd_skip_blanks(s)) != '\0') {
 		n = cmd_word(s);
-		if (n > 5 && strncasecmp(s, "SIZE=", 5) == 0) {
-			if (cmd_param_size(s + 5, n - 5, a, r) == -1)
-				return -1;
-		} else if (n == 9 && strncasecmp(s, "BODY=7BIT", 9) == 0)
-			a->body_8bit = 0;
-		else if (n == 13 && strncasecmp(s, "BODY=8BITMIME", 13) == 0)
-			a->body_8bit = 1;
-		else {
-			cmd_reply_set(r, "555 5.5.4 MAIL parameter not "
-			    "supported\r\n");
+		/* After HELO no extension is in effect, so no parameter. */
+		if (st->helo_mode != SMTP_HELO_EHLO) {
+			cmd_reply_set(r, "555 5.5.4 MAIL parameters need "
+			    "EHLO\r\n");
 			return -1;
 		}
+		if (n >= 5 && strncasecmp(s, "SIZE=", 5) == 0) {
+			if (seen_size++ > 0)
+				return cmd_param_twice("SIZE", r);
+			rv = cmd_param_size(s + 5, n - 5, a, r);
+		} else if (n >= 5 && strncasecmp(s, "BODY=", 5) == 0) {
+			if (seen_body++ > 0)
+				return cmd_param_twice("BODY", r);
+			rv = cmd_param_body(s + 5, n - 5, a, r);
+		} else {
+			cmd_reply_set(r, "555 5.5.4 MAIL parameter not "
+			    "supported\r\n");
+			rv = -1;
+		}
+		if (rv == -1)
+			return -1;
 		s += n;
 	}
 	return 0;
@@ -294,7 +330,7 @@ cmd_check_mail(struct smtp_state *st, struct cmd_args *a,
 	}
 	if (cmd_parse_path(a->arg + 5, 1, a, &params, r) == -1)
 		return -1;
-	if (cmd_mail_params(params, a, r) == -1)
+	if (cmd_mail_params(st, params, a, r) == -1)
 		return -1;
 	if (st->p.size_limit != 0 && a->size > st->p.size_limit) {
 		cmd_reply_set(r, "552 5.3.4 Declared size is over this "
@@ -314,6 +350,43 @@ cmd_do_mail(struct smtp_state *st, struct cmd_args *a, struct cmd_reply *r)
 	r->action = CMD_POLICY_MAIL;
 }
 
+/* Length of the local part of addr; *at is its last '@', or NULL. */
+static size_t
+cmd_local_len(const char *addr, const char **at)
+{
+	*at = strrchr(addr, '@');
+	return *at != NULL ? (size_t)(*at - addr) : strlen(addr);
+}
+
+/*
+ * Is addr a recipient already?  Domains compare without case.  In our
+ * own domains (and for a bare <Postmaster>) local parts do too, since
+ * mailbox resolution lower-cases them; elsewhere the case of a local
+ * part is the remote server's business and is kept.
+ */
+static int
+cmd_rcpt_known(const struct smtp_state *st, const char *addr)
+{
+	const char *at, *oat, *other;
+	size_t i, llen = cmd_local_len(addr, &at);
+	int fold;
+
+	fold = at == NULL || (st->p.local_domain != NULL &&
+	    st->p.local_domain(st->p.local_arg, at + 1));
+	for (i = 0; i < st->nrcpt; i++) {
+		other = st->rcpt[i];
+		if (cmd_local_len(other, &oat) != llen ||
+		    (oat == NULL) != (at == NULL))
+			continue;
+		if (at != NULL && strcasecmp(at + 1, oat + 1) != 0)
+			continue;
+		if (fold ? strncasecmp(addr, other, llen) == 0 :
+		    memcmp(addr, other, llen) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 static int
 cmd_check_rcpt(struct smtp_state *st, struct cmd_args *a,
     struct cmd_reply *r)
@@ -326,6 +399,8 @@ cmd_check_rcpt(struct smtp_state *st, struct cmd_args *a,
 		cmd_reply_set(r, "503 5.5.1 MAIL FROM comes first\r\n");
 		return -1;
 	}
+	/* From here on a DATA without recipients is no sequence error. */
+	st->rcpt_tried = 1;
 	if (strncasecmp(a->arg, "TO:", 3) != 0) {
 		cmd_reply_set(r, "501 5.5.4 Syntax: RCPT TO:<address>\r\n");
 		return -1;
@@ -337,7 +412,9 @@ cmd_check_rcpt(struct smtp_state *st, struct cmd_args *a,
 		    "supported\r\n");
 		return -1;
 	}
-	if (st->nrcpt >= st->p.rcpt_limit) {
+	/* A repeat is recorded once, so it counts once toward the limit. */
+	a->dup = cmd_rcpt_known(st, a->addr);
+	if (!a->dup && st->nrcpt >= st->p.rcpt_limit) {
 		cmd_reply_set(r, "452 4.5.3 Recipient limit reached\r\n");
 		return -1;
 	}
@@ -347,6 +424,11 @@ cmd_check_rcpt(struct smtp_state *st, struct cmd_args *a,
 static void
 cmd_do_rcpt(struct smtp_state *st, struct cmd_args *a, struct cmd_reply *r)
 {
+	if (a->dup) {
+		/* Accepted before in this transaction: nothing to ask. */
+		cmd_reply_set(r, "250 2.1.5 Ok\r\n");
+		return;
+	}
 	st->pending_verb = VERB_RCPT;
 	strlcpy(st->pending, a->addr, sizeof(st->pending));
 	r->action = CMD_POLICY_RCPT;
@@ -361,7 +443,11 @@ cmd_check_data(struct smtp_state *st, struct cmd_args *a,
 	if (cmd_no_args(a, "DATA", r) == -1)
 		return -1;
 	if (!st->has_mail) {
-		cmd_reply_set(r, "503 5.5.1 No recipient yet\r\n");
+		cmd_reply_set(r, "503 5.5.1 MAIL FROM comes first\r\n");
+		return -1;
+	}
+	if (!st->rcpt_tried) {
+		cmd_reply_set(r, "503 5.5.1 RCPT TO comes first\r\n");
 		return -1;
 	}
 	if (st->nrcpt == 0) {
@@ -426,7 +512,7 @@ cmd_check_vrfy(struct smtp_state *st, struct cmd_args *a,
 static void
 cmd_do_vrfy(struct smtp_state *st, struct cmd_args *a, struct cmd_reply *r)
 {
-	cmd_reply_set(r, "252 2.1.5 Address not verified here; "
+	cmd_reply_set(r, "252 2.0.0 Address not verified here; "
 	    "send mail to try it\r\n");
 }
 

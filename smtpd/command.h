@@ -54,6 +54,9 @@ struct smtp_params {
 	const char	*hostname;
 	uint64_t	 size_limit;	/* advertised in SIZE; 0 = none */
 	size_t		 rcpt_limit;
+	/* Is domain one of ours?  NULL: none is. */
+	int		(*local_domain)(const void *arg, const char *domain);
+	const void	*local_arg;
 };
 
 struct smtp_state {
@@ -66,9 +69,10 @@ struct smtp_state {
 	char			 sender[SMTP_ADDR_MAX];
 	uint64_t		 size_hint;	/* SIZE= of MAIL, or 0 */
 	int			 body_8bit;
-	char			**rcpt;
+	char			**rcpt;		/* accepted, each once */
 	size_t			 nrcpt;
 	size_t			 rcpt_cap;
+	int			 rcpt_tried;	/* a RCPT came after MAIL */
 
 	/* the address waiting for a policy verdict */
 	int			 pending_verb;	/* VERB_MAIL, VERB_RCPT, -1 */

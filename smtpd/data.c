@@ -213,6 +213,11 @@ data_byte(struct data_sm *sm, struct data_out *o, unsigned char c)
 				sm->state = L_BOL;
 				return;
 			}
+			if (sm->lim.cr_text) {
+				data_put_byte(sm, o, '\r');
+				sm->state = L_TEXT;
+				continue;	/* c goes on the line */
+			}
 			data_bare(sm, o);
 			continue;	/* c starts the next line */
 		case L_DOT:
@@ -237,6 +242,12 @@ data_byte(struct data_sm *sm, struct data_out *o, unsigned char c)
 			if (c == '\n') {
 				data_finish(sm, o);
 				return;
+			}
+			if (sm->lim.cr_text) {
+				/* More than "." on the line: the dot goes. */
+				data_put_byte(sm, o, '\r');
+				sm->state = L_TEXT;
+				continue;
 			}
 			data_put_byte(sm, o, '.');
 			data_bare(sm, o);

@@ -5,10 +5,12 @@
  * of a line, so a first line of "." ends an empty message.  Dot-stuffing
  * is undone and the output uses CRLF line endings.  A bare CR or LF (one
  * that is not part of CRLF) never ends the message: it is flagged and
- * written out as CRLF, and a dot after it is plain text.  The same pass
- * measures what the end of data decides on: size, line lengths, NUL
- * bytes, bare line endings, and the Received: headers of the header
- * section.  Pure code: no I/O, no logging.
+ * written out as CRLF, and a dot after it is plain text.  With cr_text
+ * (local submission) a bare CR is instead a byte of its line, kept as
+ * it is and never flagged.  The same pass measures what the end of data
+ * decides on: size, line lengths, NUL bytes, bare line endings, and the
+ * Received: headers of the header section.  Pure code: no I/O, no
+ * logging.
  */
 #ifndef BULWARK_SMTPD_DATA_H
 #define BULWARK_SMTPD_DATA_H
@@ -41,6 +43,7 @@ struct data_limits {
 	uint64_t	line_limit;	/* octets per line; 0 = none */
 	int		hop_limit;	/* Received: headers allowed */
 	int		normalize;	/* bare_lf = normalize */
+	int		cr_text;	/* a bare CR is text (local) */
 };
 
 struct data_sm {

@@ -544,6 +544,8 @@ session_data_start(struct session *s)
 	    (uint64_t)cfg->line_length_limit : 0;
 	lim.hop_limit = (int)cfg->hop_limit;
 	lim.normalize = cfg->bare_lf == BARE_LF_NORMALIZE;
+	/* sendmail sends lines as they are: a CR inside one is text. */
+	lim.cr_text = s->kind == LISTEN_SUBMIT;
 	data_init(&s->dsm, &lim);
 
 	s->chunk = xmalloc(SMTPD_CHUNK_MAX);
@@ -985,6 +987,13 @@ session_name(struct session *s, int fd, const struct sockaddr *sa,
 	snprintf(s->name, sizeof(s->name), "[%s]", s->addr);
 }
 
+/* For the command parser: recipients in our domains are mailboxes. */
+static int
+session_local_domain(const void *cfg, const char *domain)
+{
+	return config_is_local_domain(cfg, domain);
+}
+
 /* Refuse a client over the session cap, without a session. */
 static void
 session_refuse(int fd, const struct sockaddr *sa, socklen_t salen)
@@ -1036,6 +1045,8 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen,
 	    (uint64_t)cfg->message_size_limit : 0;
 	p.rcpt_limit = cfg->recipient_limit > 0 ?
 	    (size_t)cfg->recipient_limit : SIZE_MAX;
+	p.local_domain = session_local_domain;
+	p.local_arg = s->conf->cfg;
 	cmd_state_init(&s->st, &p);
 	TAILQ_INSERT_TAIL(&smtpd.sessions, s, entry);
 	smtpd.nsessions++;

@@ -343,7 +343,7 @@ listeners_prune(const struct config *cfg)
 /* --- the master ---------------------------------------------------------- */
 
 static void
-reload(struct ipc_reader *rd)
+reload(struct ipc_chan *master, struct ipc_reader *rd)
 {
 	struct smtpd_conf *c;
 	struct config *cfg;
@@ -352,10 +352,12 @@ reload(struct ipc_reader *rd)
 	path = ipc_get_str(rd);
 	text = ipc_get_str(rd);
 	ipc_get_end(rd);
-	if ((cfg = config_parse(path, text, &errs)) == NULL)
+	if ((cfg = config_parse(path, text, &errs)) == NULL) {
 		log_warn("smtpd: new configuration refused: %s",
 		    errs != NULL ? errs : "?");
-	else {
+		child_config_result(master, rd->hdr->id,
+		    errs != NULL ? errs : "the configuration does not parse");
+	} else {
 		/* Open sessions keep the configuration they started with. */
 		c = xcalloc(1, sizeof(*c));
 		c->cfg = cfg;
@@ -364,6 +366,7 @@ reload(struct ipc_reader *rd)
 		smtpd.conf = c;
 		listeners_prune(cfg);
 		log_info("smtpd: configuration reloaded");
+		child_config_result(master, rd->hdr->id, NULL);
 	}
 	free(errs);
 	free(path);
@@ -438,7 +441,7 @@ on_master(struct ipc_chan *c, struct ipc_reader *rd, void *arg)
 
 	switch (rd->hdr->type) {
 	case IMSG_CONFIG:
-		reload(rd);
+		reload(c, rd);
 		break;
 	case IMSG_PEER:
 		fd = ipc_get_fd(rd);

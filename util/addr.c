@@ -389,6 +389,15 @@ addr_parse_path(const char *s, size_t len, size_t *end, int allow_null,
 }
 
 int
+addr_domain_valid(const char *s, size_t len)
+{
+	struct cursor c = { s, len, 0 };
+	size_t dlen;
+
+	return parse_domain_name(&c, &dlen) == ADDR_OK && c.p == len;
+}
+
+int
 addr_format(const struct mailaddr *ma, char *out, size_t outlen)
 {
 	size_t n;

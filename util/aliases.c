@@ -5,10 +5,12 @@
  * starts with white space continues the one before; lines starting with
  * '#' and blank lines are ignored; a name may be quoted ("a b": x).
  * Names are lower-cased.  Targets are local names or addresses checked
- * with the RFC 5321 grammar; "|command", "/file" and ":include:" targets
- * are refused, since delivery to commands, files and included lists is
- * not built.  A name given twice is an error rather than a silent
- * choice.  Any error leaves the old database untouched.
+ * with the RFC 5321 grammar, or "|command", "/file" and ":include:"
+ * targets, which are stored as written: an aliases file from another MTA
+ * compiles whole, and only the aliases that lead to what is not built
+ * yet (those, and other domains) are refused, at RCPT, with a warning
+ * here.  A name given twice is an error rather than a silent choice.
+ * Any error leaves the old database untouched.
  *
  * Database: keys are "name\0" and values "target, target\0", NUL
  * included as Postfix stores them, so a database built by either can be
@@ -33,7 +35,11 @@
 
 #include "addr.h"
 #include "aliases.h"
+#include "config.h"
 #include "xmalloc.h"
+
+/* Lookups one walk of aliases_find_unbuilt() may make. */
+#define ALIAS_LOOKUPS_MAX	1000
 
 struct compile {
 	const char		*src;
@@ -95,32 +101,42 @@ target_valid(const char *t)
 	    end == (size_t)n;
 }
 
+/* "|command", "/file" or ":include:/file", quoted or not. */
+static int
+is_special(const char *t)
+{
+	const char *u = t[0] == '"' ? t + 1 : t;
+
+	return u[0] == '|' || u[0] == '/' ||
+	    strncasecmp(u, ":include:", 9) == 0;
+}
+
+static int
+has_control(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 1;
+	return 0;
+}
+
 /* Check one target; 0, or -1 with the error noted. */
 static int
 check_target(struct compile *c, size_t line, const char *name,
     const char *t)
 {
-	const char *u = t[0] == '"' ? t + 1 : t;
-
-	if (u[0] == '|') {
-		cerr(c, line, "alias %s: target \"%s\": delivery to a command "
-		    "is not built yet", name, t);
-		return -1;
-	}
-	if (u[0] == '/') {
-		cerr(c, line, "alias %s: target \"%s\": delivery to a file "
-		    "is not built yet", name, t);
-		return -1;
-	}
-	if (strncasecmp(u, ":include:", 9) == 0) {
-		cerr(c, line, "alias %s: target \"%s\": :include: lists are "
-		    "not built yet", name, t);
-		return -1;
-	}
 	/* Readers split the stored list at every comma. */
 	if (strchr(t, ',') != NULL) {
 		cerr(c, line, "alias %s: target %s: a comma inside quotes is "
 		    "not supported", name, t);
+		return -1;
+	}
+	/* Stored as written, so it must be text fit for a log line. */
+	if (is_special(t)) {
+		if (!has_control(t))
+			return 0;
+		cerr(c, line, "alias %s: control character in a target",
+		    name);
 		return -1;
 	}
 	if (!target_valid(t)) {
@@ -396,8 +412,46 @@ write_db(const struct alias_table *t, const char *tmp)
 	return 0;
 }
 
+/* One warning per stored target that cannot be delivered yet. */
+static char *
+warn_unbuilt(const struct config *cfg, const char *src,
+    const struct alias_table *t)
+{
+	enum alias_target kind;
+	char *out = NULL, *v, *tok, *next;
+	size_t i, len;
+	FILE *f;
+
+	if ((f = open_memstream(&out, &len)) == NULL)
+		return NULL;
+	for (i = 0; i < t->n; i++) {
+		v = xstrdup(t->a[i].value);
+		for (tok = v; tok != NULL; tok = next) {
+			if ((next = strchr(tok, ',')) != NULL)
+				*next++ = '\0';
+			tok = trim(tok);
+			kind = aliases_target_kind(cfg, tok);
+			if (kind == ALIAS_TARGET_LOCAL)
+				continue;
+			fprintf(f, "%s:%zu: warning: alias %s: target \"%s\" "
+			    "is %s; %s, so mail to %s is refused at RCPT\n",
+			    src, t->a[i].line, t->a[i].name, tok,
+			    aliases_target_what(kind),
+			    aliases_target_why(kind), t->a[i].name);
+		}
+		free(v);
+	}
+	fclose(f);
+	if (out != NULL && out[0] == '\0') {
+		free(out);
+		out = NULL;
+	}
+	return out;
+}
+
 int
-aliases_compile(const char *src, const char *dbpath, char **errs)
+aliases_compile(const char *src, const char *dbpath,
+    const struct config *cfg, char **errs, char **warns)
 {
 	struct alias_table t;
 	FILE *ef;
@@ -407,6 +461,8 @@ aliases_compile(const char *src, const char *dbpath, char **errs)
 
 	memset(&t, 0, sizeof(t));
 	*errs = NULL;
+	if (warns != NULL)
+		*warns = NULL;
 	if ((ef = open_memstream(errs, &errlen)) == NULL) {
 		xasprintf(errs, "%s: %s", src, strerror(errno));
 		return -1;
@@ -429,6 +485,8 @@ aliases_compile(const char *src, const char *dbpath, char **errs)
 		goto done;
 	}
 	rv = (int)t.n;
+	if (warns != NULL)
+		*warns = warn_unbuilt(cfg, src, &t);
 
 done:
 	fclose(ef);
@@ -496,4 +554,153 @@ aliases_db_path(const char *maps, char *out, size_t outlen)
 		return -1;
 	n = snprintf(out, outlen, "%s.db", maps);
 	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+/* Berkeley DB would print its own message; the caller gets ours. */
+static void
+db_quiet(const DB_ENV *env, const char *prefix, const char *msg)
+{
+}
+
+int
+aliases_db_check(const char *dbpath, char *err, size_t errlen)
+{
+	struct stat st;
+	DB *db;
+	int rv;
+
+	if (stat(dbpath, &st) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "%s: %s", dbpath, strerror(errno));
+		return -1;
+	}
+	if ((rv = db_create(&db, NULL, 0)) == 0) {
+		db->set_errcall(db, db_quiet);
+		rv = db->open(db, NULL, dbpath, NULL, DB_HASH, DB_RDONLY, 0);
+		db->close(db, 0);
+	}
+	if (rv != 0) {
+		snprintf(err, errlen, "%s: %s", dbpath, db_strerror(rv));
+		return -1;
+	}
+	return 0;
+}
+
+enum alias_target
+aliases_target_kind(const struct config *cfg, const char *t)
+{
+	const char *u = t[0] == '"' ? t + 1 : t, *at, *q;
+
+	if (u[0] == '|')
+		return ALIAS_TARGET_COMMAND;
+	if (u[0] == '/')
+		return ALIAS_TARGET_FILE;
+	if (strncasecmp(u, ":include:", 9) == 0)
+		return ALIAS_TARGET_INCLUDE;
+	at = strrchr(t, '@');
+	q = strrchr(t, '"');
+	if (at == NULL || (q != NULL && q > at))
+		return ALIAS_TARGET_LOCAL;
+	return config_is_local_domain(cfg, at + 1) ? ALIAS_TARGET_LOCAL :
+	    ALIAS_TARGET_REMOTE;
+}
+
+const char *
+aliases_target_what(enum alias_target kind)
+{
+	switch (kind) {
+	case ALIAS_TARGET_REMOTE:
+		return "a remote address";
+	case ALIAS_TARGET_COMMAND:
+		return "a command";
+	case ALIAS_TARGET_FILE:
+		return "a file";
+	case ALIAS_TARGET_INCLUDE:
+		return "an :include: list";
+	default:
+		return "a local mailbox";
+	}
+}
+
+const char *
+aliases_target_why(enum alias_target kind)
+{
+	switch (kind) {
+	case ALIAS_TARGET_REMOTE:
+		return "forwarding is not built yet";
+	case ALIAS_TARGET_COMMAND:
+		return "delivery to commands is not built yet";
+	case ALIAS_TARGET_FILE:
+		return "delivery to files is not built yet";
+	case ALIAS_TARGET_INCLUDE:
+		return ":include: lists are not built yet";
+	default:
+		return "it can be delivered";
+	}
+}
+
+struct walk {
+	const struct config	*cfg;
+	const char		*db;
+	int			 lookups;
+	enum alias_target	 kind;
+};
+
+/* The local part of a local target: before an '@' outside quotes. */
+static int
+target_local(const char *t, char *out, size_t outlen)
+{
+	const char *at = strrchr(t, '@'), *q = strrchr(t, '"');
+	size_t len;
+
+	len = at != NULL && (q == NULL || q < at) ? (size_t)(at - t) :
+	    strlen(t);
+	if (len == 0 || len >= outlen)
+		return -1;
+	memcpy(out, t, len);
+	out[len] = '\0';
+	return 0;
+}
+
+/* As deliver/local_alias.c expands: a name that is no alias ends it. */
+static int
+walk(struct walk *w, const char *name, int depth)
+{
+	char local[ADDR_LOCAL_MAX + 3], *value = NULL, *tok, *next;
+	int rv;
+
+	if (depth > ALIAS_DEPTH_MAX || w->lookups >= ALIAS_LOOKUPS_MAX)
+		return 0;
+	w->lookups++;
+	if ((rv = aliases_lookup(w->db, name, &value)) != 1)
+		return rv;
+	rv = 0;
+	for (tok = value; tok != NULL && rv == 0; tok = next) {
+		if ((next = strchr(tok, ',')) != NULL)
+			*next++ = '\0';
+		tok = trim(tok);
+		w->kind = aliases_target_kind(w->cfg, tok);
+		if (w->kind != ALIAS_TARGET_LOCAL)
+			rv = 1;
+		/* "root: root, alice": the name itself is a mailbox. */
+		else if (target_local(tok, local, sizeof(local)) == 0 &&
+		    strcasecmp(local, name) != 0)
+			rv = walk(w, local, depth + 1);
+	}
+	free(value);
+	return rv;
+}
+
+int
+aliases_find_unbuilt(const struct config *cfg, const char *dbpath,
+    const char *name, enum alias_target *kind)
+{
+	struct walk w = { cfg, dbpath, 0, ALIAS_TARGET_LOCAL };
+	int rv;
+
+	rv = walk(&w, name, 0);
+	if (rv == 1)
+		*kind = w.kind;
+	return rv;
 }

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "ipc.h"
 #include "log.h"
+#include "xmalloc.h"
 
 /* Turn the parser's multi-line errors into one log line. */
 static void
@@ -64,6 +65,19 @@ child_first_config(int master_fd)
 	free(path);
 	free(text);
 	return cfg;
+}
+
+void
+child_config_result(struct ipc_chan *master, uint64_t id, const char *err)
+{
+	struct ipc_msg *msg = ipc_msg_new(IMSG_CONFIG_RESULT, id);
+	char *why = xstrdup(err != NULL ? err : "");
+
+	errs_one_line(why);
+	ipc_add_u32(msg, err == NULL);
+	ipc_add_str(msg, why);
+	ipc_send(master, msg, IPC_NO_FD);
+	free(why);
 }
 
 /*

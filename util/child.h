@@ -27,6 +27,14 @@ struct child_env {
 struct config	*child_first_config(int master_fd);
 
 /*
+ * Answer the master's IMSG_CONFIG of that id: err NULL when the new
+ * configuration is applied, else why the old one stays (the parser's
+ * lines are joined into one).
+ */
+void		 child_config_result(struct ipc_chan *master, uint64_t id,
+		    const char *err);
+
+/*
  * Give up root: resolve user, chroot to dir when dir is not NULL, then
  * drop groups, gid and uid in that order and check that root cannot come
  * back.  Does nothing when not running as root.

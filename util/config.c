@@ -24,8 +24,11 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "addr.h"
+#include "cidr.h"
 #include "config.h"
 #include "log.h"
+#include "relayhost.h"
 #include "xmalloc.h"
 
 #ifndef CONFIG_SPOOL
@@ -68,6 +71,7 @@ struct cf_key {
 
 static const struct cf_key cf_keys[] = {
 	STR(myhostname, NULL),
+	STR(myorigin, NULL),
 	STR(mail_owner, "bulwark"),
 	STR(queue_directory, CONFIG_SPOOL),
 	STR(mailbox_base, ""),
@@ -86,9 +90,9 @@ static const struct cf_key cf_keys[] = {
 	NUM(connection_limit, CF_INTEGER, "1000", 1, 1000000),
 	NUM(bare_lf, CF_BARE_LF, "reject", 0, 0),
 	NUM(smtpd_timeout, CF_DURATION, "300s", 1, DAY),
-	NUM(smtpd_data_timeout, CF_DURATION, "180s", 1, DAY),
+	NUM(smtpd_data_timeout, CF_DURATION, "300s", 1, DAY),
 	NUM(policy_timeout, CF_DURATION, "10s", 1, HOUR),
-	NUM(segment_size, CF_SIZE, "64M", 64 * KIB, 4 * GIB),
+	NUM(segment_size, CF_SIZE, "64M", 1024 * KIB, 4 * GIB),
 	NUM(queue_lifetime, CF_DURATION, "5d", 0, 365 * DAY),
 	NUM(minimal_backoff, CF_DURATION, "300s", 1, DAY),
 	NUM(maximal_backoff, CF_DURATION, "4000s", 1, WEEK),
@@ -472,8 +476,13 @@ fill_defaults(struct cf_parse *ps)
 	}
 	if (cfg->myhostname == NULL)
 		cfg->myhostname = default_hostname();
+	if (cfg->myorigin == NULL)
+		cfg->myorigin = xstrdup(cfg->myhostname);
 	if (cfg->mydestination == NULL) {
-		if (strcasecmp(cfg->myhostname, "localhost") == 0)
+		/* A bad myhostname is reported once, as myhostname. */
+		if (strcasecmp(cfg->myhostname, "localhost") == 0 ||
+		    !addr_domain_valid(cfg->myhostname,
+		    strlen(cfg->myhostname)))
 			cfg->mydestination = xstrdup("localhost");
 		else
 			xasprintf(&cfg->mydestination, "localhost, %s",
@@ -572,17 +581,23 @@ parse_listen(struct cf_parse *ps)
 	struct config *cfg = ps->cfg;
 	int line = key_line(ps, "inet_interfaces");
 	char **v, q[128];
-	size_t i, n;
+	size_t i, j, n;
 
 	v = split_list(cfg->inet_interfaces, &n);
 	if (n > CONFIG_MAX_LISTEN)
 		cf_error(ps, line, "inet_interfaces: %zu addresses, at most "
 		    "%d", n, CONFIG_MAX_LISTEN);
 	for (i = 0; i < n; i++) {
+		for (j = 0; j < cfg->nlisten; j++)
+			if (strcmp(v[i], cfg->listen[j]) == 0)
+				break;
 		if (!valid_listen(v[i]))
 			cf_error(ps, line, "inet_interfaces: \"%s\" is not "
 			    "ipv4:port or [ipv6]:port",
 			    quote(q, sizeof(q), v[i]));
+		else if (j < cfg->nlisten)
+			cf_error(ps, line, "inet_interfaces: %s is listed "
+			    "twice", v[i]);
 		else if (cfg->nlisten < CONFIG_MAX_LISTEN) {
 			cfg->listen[cfg->nlisten++] = v[i];
 			v[i] = NULL;
@@ -592,7 +607,8 @@ parse_listen(struct cf_parse *ps)
 }
 
 /*
- * A domain list, lower-cased without a trailing dot.  Values are never
+ * A domain list, lower-cased without a trailing dot; each name must be
+ * one RCPT could carry (util/addr.c's grammar).  Values are never
  * expanded, so "$myhostname" is refused rather than taken literally.
  */
 static char **
@@ -609,22 +625,82 @@ parse_domains(struct cf_parse *ps, const char *key, const char *text,
 		len = strlen(d);
 		if (len > 1 && d[len - 1] == '.')
 			d[--len] = '\0';
-		for (j = 0; j < len; j++) {
+		for (j = 0; j < len; j++)
 			d[j] = (char)tolower((unsigned char)d[j]);
-			if (!isalnum((unsigned char)d[j]) && d[j] != '-' &&
-			    d[j] != '.' && d[j] != '_')
-				break;
-		}
-		if (j < len && d[j] == '$')
+		if (strchr(d, '$') != NULL)
 			cf_error(ps, line, "%s: \"%s\": values are not "
 			    "expanded, name the domain itself", key,
 			    quote(q, sizeof(q), d));
-		else if (j < len || len == 0 || d[0] == '.')
+		else if (!addr_domain_valid(d, len))
 			cf_error(ps, line, "%s: \"%s\" is not a domain name",
 			    key, quote(q, sizeof(q), d));
 	}
 	*np = n;
 	return v;
+}
+
+/* One domain name, as written: it goes into EHLO and addresses. */
+static void
+check_domain(struct cf_parse *ps, const char *key, const char *name)
+{
+	int line = key_line(ps, key);
+	char q[128];
+
+	if (addr_domain_valid(name, strlen(name)))
+		return;
+	if (line == 0)
+		cf_error(ps, 0, "%s: the host name \"%s\" is not a domain "
+		    "name; set %s", key, quote(q, sizeof(q), name), key);
+	else
+		cf_error(ps, line, "%s: \"%s\" is not a domain name", key,
+		    quote(q, sizeof(q), name));
+}
+
+/* "type:/absolute/path" or empty, as the policy and agents need it. */
+static void
+check_table(struct cf_parse *ps, const char *key, const char *value,
+    const char *type)
+{
+	int line = key_line(ps, key);
+	size_t tlen = strlen(type);
+	char q[128];
+
+	if (value[0] == '\0')
+		return;
+	if (strncmp(value, type, tlen) != 0 || value[tlen] != ':')
+		cf_error(ps, line, "%s: \"%s\": only a %s: table is "
+		    "supported, as %s:/path/to/file", key,
+		    quote(q, sizeof(q), value), type, type);
+	else if (strpbrk(value, ", \t") != NULL)
+		cf_error(ps, line, "%s: \"%s\": only one table is supported",
+		    key, quote(q, sizeof(q), value));
+	else if (value[tlen + 1] != '/')
+		cf_error(ps, line, "%s: \"%s\": the file must be an absolute "
+		    "path", key, quote(q, sizeof(q), value));
+	else if (strlen(value + tlen + 1) + sizeof(".db") > PATH_MAX)
+		cf_error(ps, line, "%s: \"%s\": the path is too long", key,
+		    quote(q, sizeof(q), value));
+}
+
+/* The checks the remote agent and the policy process make again. */
+static void
+check_addresses(struct cf_parse *ps)
+{
+	struct config *cfg = ps->cfg;
+	struct sockaddr_storage ss;
+	struct cidr_table *t;
+	char label[RELAYHOST_LABEL_MAX], err[512], q[128];
+	socklen_t sslen;
+
+	if (cfg->relayhost[0] != '\0' && relayhost_parse(cfg->relayhost,
+	    &ss, &sslen, label, sizeof(label)) != 0)
+		cf_error(ps, key_line(ps, "relayhost"), "relayhost: \"%s\" is "
+		    "not an address literal such as [192.0.2.1]:25",
+		    quote(q, sizeof(q), cfg->relayhost));
+	if ((t = cidr_from_list(cfg->mynetworks, err, sizeof(err))) == NULL)
+		cf_error(ps, key_line(ps, "mynetworks"), "mynetworks: %s",
+		    err);
+	cidr_free(t);
 }
 
 static void
@@ -659,11 +735,20 @@ check_config(struct cf_parse *ps)
 		    "(%" PRId64 "s)", cfg->maximal_backoff,
 		    cfg->minimal_backoff);
 
+	if (cfg->myhostname[0] != '\0')
+		check_domain(ps, "myhostname", cfg->myhostname);
+	if (key_line(ps, "myorigin") != 0)
+		check_domain(ps, "myorigin", cfg->myorigin);
+
 	parse_listen(ps);
 	cfg->local_domains = parse_domains(ps, "mydestination",
 	    cfg->mydestination, &cfg->nlocal_domains);
 	cfg->relay_domain_list = parse_domains(ps, "relay_domains",
 	    cfg->relay_domains, &cfg->nrelay_domains);
+	check_table(ps, "alias_maps", cfg->alias_maps, "hash");
+	check_table(ps, "smtpd_client_access", cfg->smtpd_client_access,
+	    "cidr");
+	check_addresses(ps);
 }
 
 /* --- public ---------------------------------------------------------- */
@@ -681,6 +766,8 @@ config_parse(const char *path, const char *text, char **errs)
 	parse_text(&ps, text);
 	fill_defaults(&ps);
 	check_config(&ps);
+	ps.cfg->key_lines = xcalloc(NKEYS, sizeof(*ps.cfg->key_lines));
+	memcpy(ps.cfg->key_lines, ps.line, sizeof(ps.line));
 
 	if (ps.nerr > 0) {
 		config_free(ps.cfg);
@@ -722,6 +809,7 @@ config_free(struct config *cfg)
 		free(cfg->listen[i]);
 	free_list(cfg->local_domains, cfg->nlocal_domains);
 	free_list(cfg->relay_domain_list, cfg->nrelay_domains);
+	free(cfg->key_lines);
 	free(cfg->path);
 	free(cfg);
 }
@@ -787,6 +875,31 @@ config_is_relay_domain(const struct config *cfg, const char *domain)
 {
 	return domain_in(cfg->relay_domain_list, cfg->nrelay_domains,
 	    domain);
+}
+
+int
+config_key_line(const struct config *cfg, const char *key)
+{
+	size_t i;
+
+	if (cfg->key_lines == NULL)
+		return 0;
+	for (i = 0; i < NKEYS; i++)
+		if (strcmp(cf_keys[i].name, key) == 0)
+			return cfg->key_lines[i];
+	return 0;
+}
+
+void
+config_where(const struct config *cfg, const char *key, char *out,
+    size_t outlen)
+{
+	int line = config_key_line(cfg, key);
+
+	if (line > 0)
+		snprintf(out, outlen, "%s:%d", cfg->path, line);
+	else
+		snprintf(out, outlen, "%s", cfg->path);
 }
 
 static void

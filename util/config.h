@@ -9,7 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONFIG_DEFAULT_PATH	"/etc/bulwark/bulwark.conf"
+/* The Makefile passes ./configure's --sysconfdir as CONFIG_SYSCONF. */
+#ifndef CONFIG_SYSCONF
+#define CONFIG_SYSCONF		"/etc/bulwark"
+#endif
+#define CONFIG_DEFAULT_PATH	CONFIG_SYSCONF "/bulwark.conf"
 #define CONFIG_MAX_LISTEN	16
 
 enum bare_lf_mode {
@@ -22,6 +26,7 @@ struct config {
 
 	/* identity */
 	char	*myhostname;		/* default: gethostname() */
+	char	*myorigin;		/* local senders' domain: myhostname */
 	char	*mail_owner;		/* unprivileged user, "bulwark" */
 
 	/* where things live */
@@ -72,6 +77,7 @@ struct config {
 	size_t	 nlocal_domains;
 	char	**relay_domain_list;	/* lower case */
 	size_t	 nrelay_domains;
+	int	*key_lines;		/* where each key was set, 0: default */
 };
 
 /*
@@ -87,6 +93,11 @@ void		 config_free(struct config *);
 void		 config_dump(const struct config *);
 int		 config_is_local_domain(const struct config *, const char *);
 int		 config_is_relay_domain(const struct config *, const char *);
+/* The line that set key, or 0 for a default (and an unknown key). */
+int		 config_key_line(const struct config *, const char *key);
+/* "file:line" for key's setting, or "file" for a default. */
+void		 config_where(const struct config *, const char *key,
+		    char *out, size_t outlen);
 /* Read a whole file into a malloc'd NUL-terminated string. */
 char		*config_read_file(const char *path, char **errs);
 

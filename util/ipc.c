@@ -911,6 +911,7 @@ ipc_type_name(uint16_t type)
 	case IMSG_LISTEN:		return "LISTEN";
 	case IMSG_STOP:			return "STOP";
 	case IMSG_READY:		return "READY";
+	case IMSG_CONFIG_RESULT:	return "CONFIG_RESULT";
 	case IMSG_QUEUE_STATUS_REQ:	return "QUEUE_STATUS_REQ";
 	case IMSG_QUEUE_STATUS:		return "QUEUE_STATUS";
 	case IMSG_QUEUE_FLUSH:		return "QUEUE_FLUSH";

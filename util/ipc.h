@@ -39,12 +39,18 @@ enum proc_role {
  */
 enum ipc_type {
 	/* master -> any child */
-	IMSG_CONFIG = 1,	/* str path, str text: (re)load this config */
+	IMSG_CONFIG = 1,	/* [reload] str path, str text: (re)load this
+				   config; the child answers each one its
+				   loop reads (not the first, id 0, read at
+				   start) with IMSG_CONFIG_RESULT */
 	IMSG_PEER,		/* fd; u32 role: channel to that peer */
 	IMSG_LISTEN,		/* fd; u32 kind (LISTEN_*), str label */
 	IMSG_STOP,		/* -: finish in-flight work and exit 0 */
 	/* any child -> master */
 	IMSG_READY,		/* -: child is initialised */
+	IMSG_CONFIG_RESULT,	/* [reload] u32 ok, str reason: ok 1, the
+				   config is applied (reason ""); ok 0, the
+				   old one stays, reason says why */
 
 	/* master <-> queue */
 	IMSG_QUEUE_STATUS_REQ = 20,	/* [req] - */
@@ -88,7 +94,9 @@ enum ipc_type {
 	IMSG_DELIVER_END,	/* [job] -: content complete */
 	/* deliver -> queue */
 	IMSG_DELIVER_RCPT,	/* [job] u32 index, u32 status (DSTATUS_*),
-				   str dsn, str relay, str text */
+				   str dsn, str relay, str text, str reply
+				   (the server's reply the outcome rests
+				   on, "" when none) */
 	IMSG_DELIVER_DONE,	/* [job] -: every recipient reported */
 };
 

@@ -4,12 +4,14 @@
  * the submitting user from the file's owner, and honours the sender line
  * only for root and trusted users.
  *
- * The directory is mode 1730, group bulwarkdrop, and sendmail is
+ * The directory is mode 1770, group bulwarkdrop, and sendmail is
  * installed set-gid bulwarkdrop: users can drop files into it through
  * this program but cannot list, read or change what is there.  The
- * set-gid group is held only while the file is created, written and
- * renamed; sm_priv_init() gives it up at start (keeping it as the saved
- * gid) and sm_priv_drop() gives it up for good.
+ * group may read the directory only so that it can be opened to fsync
+ * it; this program never lists it.  The set-gid group is held only while
+ * the file is created, written, renamed and its directory entry synced;
+ * sm_priv_init() gives it up at start (keeping it as the saved gid) and
+ * sm_priv_drop() gives it up for good.
  */
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -182,16 +184,21 @@ write_file(struct wr *w, const struct sm_envelope *env,
 	return fsync(w->fd);
 }
 
-/* Sync the directory when we may open it (root); users may not read it. */
-static void
+/* Make the renamed entry durable; -1 with errno set when it is not. */
+static int
 sync_dir(const char *dir)
 {
-	int fd;
+	int fd, save;
 
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return;
-	(void)fsync(fd);
-	close(fd);
+		return -1;
+	if (fsync(fd) == -1) {
+		save = errno;
+		close(fd);
+		errno = save;
+		return -1;
+	}
+	return close(fd);
 }
 
 int
@@ -253,8 +260,14 @@ sm_maildrop(const struct config *cfg, const struct sm_opts *opts,
 		sm_priv_drop();
 		fprintf(stderr, "%s: cannot write %s: %s\n", opts->prog, tmp,
 		    strerror(save));
+	} else if (sync_dir(dir) == -1) {
+		/* Not durable: better a failure the caller sees than a loss. */
+		save = errno;
+		(void)unlink(final);
+		sm_priv_drop();
+		fprintf(stderr, "%s: cannot sync the maildrop %s: %s; the "
+		    "message was not kept\n", opts->prog, dir, strerror(save));
 	} else {
-		sync_dir(dir);
 		sm_priv_drop();
 		rc = 0;
 		if (opts->verbose)

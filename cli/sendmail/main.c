@@ -33,6 +33,8 @@ enum sm_mode {
 	MODE_SMTP,		/* -bs */
 	MODE_QUEUE,		/* -bp, mailq */
 	MODE_ALIASES,		/* -bi, newaliases */
+	MODE_VERIFY,		/* -bv */
+	MODE_FLUSH,		/* -q */
 };
 
 static void __attribute__((noreturn))
@@ -43,9 +45,10 @@ usage(const char *prog, const char *why)
 	fprintf(stderr,
 	    "usage: %s [-tiv] [-f sender] [-F full name] [-C config] "
 	    "[recipient ...]\n"
-	    "       %s -bs | -bp | -bi [-C config]\n"
+	    "       %s -bs | -bp | -bi | -q [-C config]\n"
+	    "       %s -bv [-f sender] [-C config] address ...\n"
 	    "accepted and ignored: -m -oi -odi -odb -oem -oee -om -B type "
-	    "-N dsn -R ret -X file\n", prog, prog);
+	    "-N dsn -R ret -X file\n", prog, prog, prog);
 	exit(EX_USAGE);
 }
 
@@ -89,14 +92,30 @@ b_option(enum sm_mode *mode, const char *arg)
 		*mode = MODE_QUEUE;
 	else if (strcmp(arg, "i") == 0)
 		*mode = MODE_ALIASES;
+	else if (strcmp(arg, "v") == 0)
+		*mode = MODE_VERIFY;
 	else
 		return -1;
 	return 0;
 }
 
 /*
+ * -q runs the queue now.  An interval (-q30m) is taken as -q: the daemon
+ * retries on its own schedule.  -qR, -qI, -qS pick messages, which is
+ * not built.
+ */
+static int
+q_option(enum sm_mode *mode, const char *arg)
+{
+	if (arg != NULL && strspn(arg, "0123456789smhdw") != strlen(arg))
+		return -1;
+	*mode = MODE_FLUSH;
+	return 0;
+}
+
+/*
  * Check an address and write its canonical "local@domain" form; an
- * unqualified one gets @myhostname.  "" and "<>" are the null sender.
+ * unqualified one gets @myorigin.  "" and "<>" are the null sender.
  */
 static int
 norm_addr(const char *in, int allow_null, const char *host, char *out,
@@ -200,12 +219,12 @@ env_sender(struct sm_envelope *env, const struct config *cfg,
 		return EX_OSERR;
 	}
 	if ((size_t)snprintf(env->login, sizeof(env->login), "%s@%s",
-	    pw->pw_name, cfg->myhostname) >= sizeof(env->login)) {
+	    pw->pw_name, cfg->myorigin) >= sizeof(env->login)) {
 		fprintf(stderr, "%s: login name too long\n", opts->prog);
 		return EX_OSERR;
 	}
 	if (opts->sender != NULL) {
-		if (norm_addr(opts->sender, 1, cfg->myhostname, env->sender,
+		if (norm_addr(opts->sender, 1, cfg->myorigin, env->sender,
 		    sizeof(env->sender)) == -1) {
 			fprintf(stderr, "%s: bad sender address\n", opts->prog);
 			return EX_USAGE;
@@ -244,7 +263,10 @@ read_message(const struct config *cfg, const struct sm_opts *opts,
 	}
 }
 
-/* Recipients from To:, Cc: and Bcc: (-t); Bcc: leaves the message. */
+/*
+ * Recipients from To:, Cc: and Bcc:, or from their Resent- forms when
+ * there are any (-t); Bcc: and Resent-Bcc: leave the message.
+ */
 static int
 extract(const struct config *cfg, const struct sm_opts *opts,
     struct sm_msg *m, struct sm_envelope *env)
@@ -256,7 +278,7 @@ extract(const struct config *cfg, const struct sm_opts *opts,
 	if (rcptx_extract(m->buf, m->hdr_len, &list, err, sizeof(err)) > 0) {
 		fprintf(stderr, "%s: %s\n", opts->prog, err);
 		rc = EX_DATAERR;
-	} else if (env_add_list(env, &list, cfg->myhostname, opts->prog) ==
+	} else if (env_add_list(env, &list, cfg->myorigin, opts->prog) ==
 	    -1)
 		rc = EX_DATAERR;
 	rcptx_list_free(&list);
@@ -264,52 +286,29 @@ extract(const struct config *cfg, const struct sm_opts *opts,
 	return rc;
 }
 
-static int
-send_mail(const struct config *cfg, const struct sm_opts *opts, int argc,
-    char **argv)
+static void
+env_free(struct sm_envelope *env)
 {
-	struct sm_envelope env;
-	struct rcptx_list args = { NULL, 0, 0 };
-	struct sm_msg m;
-	char err[512], path[4096], *from;
-	int i, fd, rc;
+	size_t i;
 
-	memset(&env, 0, sizeof(env));
-	for (i = 0; i < argc; i++)
-		if (rcptx_parse_list(argv[i], strlen(argv[i]), &args, err,
-		    sizeof(err)) > 0) {
-			fprintf(stderr, "%s: bad recipient %s\n", opts->prog,
-			    err);
-			return EX_USAGE;
-		}
-	rc = env_add_list(&env, &args, cfg->myhostname, opts->prog);
-	rcptx_list_free(&args);
-	if (rc == -1)
-		return EX_USAGE;
-	if ((rc = env_sender(&env, cfg, opts)) != 0)
-		return rc;
-	if (env.nrcpt == 0 && !opts->extract) {
-		fprintf(stderr, "%s: no recipients\n", opts->prog);
-		return EX_USAGE;
-	}
+	for (i = 0; i < env->nrcpt; i++)
+		free(env->rcpt[i]);
+	free(env->rcpt);
+	env->rcpt = NULL;
+	env->nrcpt = 0;
+}
 
-	if ((rc = read_message(cfg, opts, &m)) != 0)
-		return rc;
-	if (opts->extract && (rc = extract(cfg, opts, &m, &env)) != 0)
-		return rc;
-	if (env.nrcpt == 0) {
-		fprintf(stderr, "%s: no recipients\n", opts->prog);
-		return EX_USAGE;
-	}
-	if (opts->fullname != NULL && !(m.present & HDR_HAS_FROM)) {
-		from = sm_from_header(opts->fullname, env.from);
-		sm_msg_add_header(&m, from, strlen(from));
-		free(from);
-	}
+/* To the daemon, or into the maildrop while it is down. */
+static int
+hand_over(const struct config *cfg, const struct sm_opts *opts,
+    const struct sm_envelope *env, struct sm_msg *m)
+{
+	char path[4096];
+	int fd, rc;
 
 	config_path_submit(cfg, path, sizeof(path));
 	if ((fd = sm_unix_connect(path)) != -1) {
-		rc = sm_submit(cfg, opts, &env, &m, fd);
+		rc = sm_submit(cfg, opts, env, m, fd);
 		if (rc != SM_FALLBACK) {
 			sm_priv_drop();
 			return rc;
@@ -323,7 +322,124 @@ send_mail(const struct config *cfg, const struct sm_opts *opts, int argc,
 		sm_priv_drop();
 		return EX_UNAVAILABLE;
 	}
-	return sm_maildrop(cfg, opts, &env, &m);
+	return sm_maildrop(cfg, opts, env, m);
+}
+
+static int
+send_mail(const struct config *cfg, const struct sm_opts *opts, int argc,
+    char **argv)
+{
+	struct sm_envelope env;
+	struct rcptx_list args = { NULL, 0, 0 };
+	struct sm_msg m;
+	char err[512], *from;
+	int i, rc;
+
+	memset(&env, 0, sizeof(env));
+	for (i = 0; i < argc; i++)
+		if (rcptx_parse_list(argv[i], strlen(argv[i]), &args, err,
+		    sizeof(err)) > 0) {
+			fprintf(stderr, "%s: bad recipient %s\n", opts->prog,
+			    err);
+			return EX_USAGE;
+		}
+	rc = env_add_list(&env, &args, cfg->myorigin, opts->prog);
+	rcptx_list_free(&args);
+	if (rc == -1)
+		return EX_USAGE;
+	if ((rc = env_sender(&env, cfg, opts)) != 0)
+		return rc;
+	if (env.nrcpt == 0 && !opts->extract) {
+		fprintf(stderr, "%s: no recipients\n", opts->prog);
+		return EX_USAGE;
+	}
+
+	if ((rc = read_message(cfg, opts, &m)) != 0) {
+		env_free(&env);
+		return rc;
+	}
+	if (opts->extract)
+		rc = extract(cfg, opts, &m, &env);
+	if (rc == 0 && env.nrcpt == 0) {
+		fprintf(stderr, "%s: no recipients\n", opts->prog);
+		rc = EX_USAGE;
+	}
+	if (rc == 0 && opts->fullname != NULL &&
+	    !(m.present & HDR_HAS_FROM)) {
+		from = sm_from_header(opts->fullname, env.from);
+		sm_msg_add_header(&m, from, strlen(from));
+		free(from);
+	}
+	if (rc == 0)
+		rc = hand_over(cfg, opts, &env, &m);
+	sm_msg_free(&m);
+	env_free(&env);
+	return rc;
+}
+
+/* -bv: add the well-formed addresses to env; 1 when some were not. */
+static int
+verify_args(const struct config *cfg, struct sm_envelope *env, int argc,
+    char **argv)
+{
+	struct rcptx_list list = { NULL, 0, 0 };
+	char addr[ADDR_PATH_MAX + 8], shown[128], err[512];
+	size_t k;
+	int i, bad = 0;
+
+	for (i = 0; i < argc; i++) {
+		err[0] = '\0';
+		if (rcptx_parse_list(argv[i], strlen(argv[i]), &list, err,
+		    sizeof(err)) > 0) {
+			printf("%s... bad address: %s\n", log_escape(shown,
+			    sizeof(shown), argv[i], strlen(argv[i])), err);
+			bad = 1;
+		}
+	}
+	for (k = 0; k < list.n; k++) {
+		if (norm_addr(list.v[k], 0, cfg->myorigin, addr,
+		    sizeof(addr)) == 0) {
+			env_add(env, addr);
+			continue;
+		}
+		printf("%s... bad address: not an RFC 5321 address\n",
+		    log_escape(shown, sizeof(shown), list.v[k],
+		    strlen(list.v[k])));
+		bad = 1;
+	}
+	rcptx_list_free(&list);
+	return bad;
+}
+
+/* -bv: check each address here, then ask the daemon about the good ones. */
+static int
+verify(const struct config *cfg, const struct sm_opts *opts, int argc,
+    char **argv)
+{
+	struct sm_envelope env;
+	char path[4096];
+	int fd, rc, bad;
+
+	memset(&env, 0, sizeof(env));
+	if ((rc = env_sender(&env, cfg, opts)) != 0)
+		return rc;
+	bad = verify_args(cfg, &env, argc, argv);
+	config_path_submit(cfg, path, sizeof(path));
+	if (env.nrcpt > 0) {
+		if ((fd = sm_unix_connect(path)) != -1)
+			rc = sm_verify(cfg, opts, &env, fd);
+		else {
+			fprintf(stderr, "%s: -bv needs the running daemon "
+			    "(cannot connect to %s: %s)\n", opts->prog, path,
+			    strerror(errno));
+			rc = EX_UNAVAILABLE;
+		}
+	}
+	/* A malformed address is a permanent failure, as a refusal is. */
+	if (bad && (rc == 0 || rc == EX_TEMPFAIL))
+		rc = EX_DATAERR;
+	env_free(&env);
+	return rc;
 }
 
 static struct config *
@@ -377,7 +493,8 @@ main(int argc, char **argv)
 	log_init(opts.prog, 1);
 
 	opterr = 0;
-	while ((ch = getopt(argc, argv, "+:B:C:F:N:R:X:b:f:imo:r:tv")) != -1) {
+	while ((ch = getopt(argc, argv, "+:B:C:F:N:R:X:b:f:imo:q::r:tv")) !=
+	    -1) {
 		switch (ch) {
 		case 'b':
 			if (b_option(&mode, optarg) == -1)
@@ -399,6 +516,11 @@ main(int argc, char **argv)
 		case 'o':
 			if (o_option(&opts, optarg) == -1)
 				usage(opts.prog, "unknown -o option");
+			break;
+		case 'q':
+			if (q_option(&mode, optarg) == -1)
+				usage(opts.prog, "only -q and -q<interval> "
+				    "are supported");
 			break;
 		case 't':
 			opts.extract = 1;
@@ -428,8 +550,15 @@ main(int argc, char **argv)
 	}
 	if (mode != MODE_SEND) {
 		sm_priv_drop();
-		if (argc > 0)
+		if (argc > 0 && mode != MODE_VERIFY)
 			usage(opts.prog, "recipients are for sending mail");
+		if (argc == 0 && mode == MODE_VERIFY)
+			usage(opts.prog, "-bv needs addresses");
+	}
+	/* As sendmail's: running the queue is for root. */
+	if (mode == MODE_FLUSH && getuid() != 0) {
+		fprintf(stderr, "%s: -q is allowed for root only\n", opts.prog);
+		return EX_NOPERM;
 	}
 	cfg = load_config(conf, opts.prog);
 	switch (mode) {
@@ -441,6 +570,12 @@ main(int argc, char **argv)
 		break;
 	case MODE_ALIASES:
 		rc = sm_newaliases(cfg, &opts);
+		break;
+	case MODE_VERIFY:
+		rc = verify(cfg, &opts, argc, argv);
+		break;
+	case MODE_FLUSH:
+		rc = sm_flush(cfg, &opts);
 		break;
 	default:
 		rc = send_mail(cfg, &opts, argc, argv);

@@ -1,6 +1,9 @@
 /*
  * newaliases (sendmail -bi): compile the source file of alias_maps into
- * its Berkeley DB hash, which local delivery reads.
+ * its Berkeley DB hash, which local delivery reads.  Package scripts run
+ * it on any system, so no alias table is not an error, and an entry
+ * Bulwark cannot deliver yet (a command, a file, another domain) is a
+ * warning: the file compiles whole and such aliases are refused at RCPT.
  */
 #include <sys/stat.h>
 
@@ -14,18 +17,31 @@
 #include "config.h"
 #include "cli/sendmail/sendmail.h"
 
+/* Each line of text on stderr, after the program's name. */
+static void
+print_lines(const char *prog, char *text)
+{
+	char *line, *next;
+
+	for (line = text; line != NULL && *line != '\0'; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		fprintf(stderr, "%s: %s\n", prog, line);
+	}
+}
+
 int
 sm_newaliases(const struct config *cfg, const struct sm_opts *opts)
 {
-	char db[4096], src[4096], *errs = NULL, *line, *next;
+	char db[4096], src[4096], *errs = NULL, *warns = NULL;
 	struct stat st;
 	size_t len;
 	int n;
 
 	if (cfg->alias_maps == NULL || cfg->alias_maps[0] == '\0') {
-		fprintf(stderr, "%s: alias_maps is empty: no aliases to "
-		    "compile\n", opts->prog);
-		return EX_CONFIG;
+		printf("%s: alias_maps is empty: no aliases to compile\n",
+		    opts->prog);
+		return 0;
 	}
 	if (aliases_db_path(cfg->alias_maps, db, sizeof(db)) == -1) {
 		fprintf(stderr, "%s: alias_maps: only one hash: table is "
@@ -42,19 +58,14 @@ sm_newaliases(const struct config *cfg, const struct sm_opts *opts)
 		return EX_NOINPUT;
 	}
 
-	if ((n = aliases_compile(src, db, &errs)) >= 0) {
+	if ((n = aliases_compile(src, db, cfg, &errs, &warns)) >= 0) {
+		print_lines(opts->prog, warns);
 		printf("%s: %s: %d alias%s\n", opts->prog, db, n,
 		    n == 1 ? "" : "es");
-		free(errs);
+		free(warns);
 		return 0;
 	}
-	for (line = errs; line != NULL && *line != '\0'; line = next) {
-		if ((next = strchr(line, '\n')) != NULL)
-			*next++ = '\0';
-		fprintf(stderr, "%s: %s\n", opts->prog, line);
-		if (next == NULL)
-			break;
-	}
+	print_lines(opts->prog, errs);
 	free(errs);
 	return EX_DATAERR;
 }

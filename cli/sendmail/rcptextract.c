@@ -1,5 +1,6 @@
 /*
- * Recipients from To:, Cc: and Bcc: header fields, for sendmail -t.
+ * Recipients from To:, Cc: and Bcc: header fields, for sendmail -t, or
+ * from Resent-To:, Resent-Cc: and Resent-Bcc: when there are any.
  *
  * A field value is cut into RFC 5322 tokens (atoms, quoted strings,
  * domain literals, specials; comments and white space dropped), and the
@@ -438,6 +439,34 @@ name_is(const char *p, size_t len, const char *name)
 	return strlen(name) == len && strncasecmp(p, name, len) == 0;
 }
 
+/* Is the field named by p a recipient field, Resent- or not? */
+static int
+rcpt_field(const char *p, size_t nlen, int resent)
+{
+	if (resent) {
+		if (nlen < 7 || strncasecmp(p, "resent-", 7) != 0)
+			return 0;
+		p += 7;
+		nlen -= 7;
+	}
+	return name_is(p, nlen, "to") || name_is(p, nlen, "cc") ||
+	    name_is(p, nlen, "bcc");
+}
+
+int
+rcptx_has_resent(const char *hdr, size_t len)
+{
+	size_t pos = 0, flen, nlen;
+
+	while (pos < len &&
+	    (flen = rcptx_field_len(hdr + pos, len - pos, &nlen)) > 0) {
+		if (rcpt_field(hdr + pos, nlen, 1))
+			return 1;
+		pos += flen;
+	}
+	return 0;
+}
+
 int
 rcptx_extract(const char *hdr, size_t len, struct rcptx_list *list,
     char *err, size_t errlen)
@@ -445,13 +474,13 @@ rcptx_extract(const char *hdr, size_t len, struct rcptx_list *list,
 	char why[256], name[16];
 	size_t pos = 0, flen, nlen;
 	char *value;
-	int bad = 0, n;
+	int bad = 0, n, resent;
 
+	/* A resent message goes to its Resent- recipients alone. */
+	resent = rcptx_has_resent(hdr, len);
 	while (pos < len &&
 	    (flen = rcptx_field_len(hdr + pos, len - pos, &nlen)) > 0) {
-		if (name_is(hdr + pos, nlen, "to") ||
-		    name_is(hdr + pos, nlen, "cc") ||
-		    name_is(hdr + pos, nlen, "bcc")) {
+		if (rcpt_field(hdr + pos, nlen, resent)) {
 			value = rcptx_unfold(hdr + pos, flen);
 			why[0] = '\0';
 			n = rcptx_parse_list(value, strlen(value), list, why,
@@ -478,7 +507,8 @@ rcptx_strip_bcc(char *hdr, size_t len)
 
 	while (in < len &&
 	    (flen = rcptx_field_len(hdr + in, len - in, &nlen)) > 0) {
-		if (!name_is(hdr + in, nlen, "bcc")) {
+		if (!name_is(hdr + in, nlen, "bcc") &&
+		    !name_is(hdr + in, nlen, "resent-bcc")) {
 			memmove(hdr + out, hdr + in, flen);
 			out += flen;
 		}

@@ -1,8 +1,9 @@
 /*
  * Recipients from message headers (sendmail -t): the header section of a
- * message, its To:, Cc: and Bcc: fields, and the RFC 5322 address lists
- * in them.  Pure functions without logging; the caller validates each
- * address it gets back and decides what an error means.
+ * message, its To:, Cc: and Bcc: fields (or their Resent- forms), and
+ * the RFC 5322 address lists in them.  Pure functions without logging;
+ * the caller validates each address it gets back and decides what an
+ * error means.
  */
 #ifndef BULWARK_RCPTEXTRACT_H
 #define BULWARK_RCPTEXTRACT_H
@@ -47,16 +48,23 @@ char	*rcptx_unfold(const char *field, size_t len);
 int	rcptx_parse_list(const char *value, size_t len, struct rcptx_list *,
 	    char *err, size_t errlen);
 
+/* Has the header section a Resent-To:, Resent-Cc: or Resent-Bcc: field? */
+int	rcptx_has_resent(const char *hdr, size_t len);
+
 /*
  * Parse every To:, Cc: and Bcc: field of the header section hdr (as
- * measured by rcptx_header_len).  Resent-* fields are not looked at.
- * Returns the number of malformed members; err names the first one
- * with its field.
+ * measured by rcptx_header_len), or, when it has a Resent-To:,
+ * Resent-Cc: or Resent-Bcc: field, every such field instead (as
+ * sendmail and Postfix do).  Returns the number of malformed members;
+ * err names the first one with its field.
  */
 int	rcptx_extract(const char *hdr, size_t len, struct rcptx_list *,
 	    char *err, size_t errlen);
 
-/* Remove every Bcc: field from the header section in place; new length. */
+/*
+ * Remove every Bcc: and Resent-Bcc: field from the header section in
+ * place; the new length.
+ */
 size_t	rcptx_strip_bcc(char *hdr, size_t len);
 
 /* Append a copy of addr unless the list has it; returns 1 when added. */

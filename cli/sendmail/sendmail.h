@@ -1,9 +1,9 @@
 /*
  * The sendmail command line (also run as mailq and newaliases): what its
  * files share.  main.c parses the options; message.c reads the message;
- * submit.c speaks SMTP to the daemon's submission socket; maildrop.c
- * keeps the message while the daemon is down; relay.c serves -bs and
- * -bp; newaliases.c compiles the aliases.
+ * submit.c speaks SMTP to the daemon's submission socket (also for
+ * -bv); maildrop.c keeps the message while the daemon is down; relay.c
+ * serves -bs, -bp and -q; newaliases.c compiles the aliases.
  */
 #ifndef BULWARK_SENDMAIL_H
 #define BULWARK_SENDMAIL_H
@@ -70,6 +70,12 @@ char	*sm_from_header(const char *fullname, const char *addr);
 /* submit.c: 0 or a sysexits code, or SM_FALLBACK. */
 int	sm_submit(const struct config *, const struct sm_opts *,
 	    const struct sm_envelope *, const struct sm_msg *, int fd);
+/*
+ * -bv: ask the daemon about each recipient of env (MAIL, RCPT, RSET)
+ * and print the verdicts; 0, EX_NOUSER, EX_TEMPFAIL or another code.
+ */
+int	sm_verify(const struct config *, const struct sm_opts *,
+	    const struct sm_envelope *, int fd);
 /* Connect to a Unix socket; -1 with errno set. */
 int	sm_unix_connect(const char *path);
 
@@ -84,6 +90,8 @@ void	sm_priv_drop(void);
 /* relay.c */
 int	sm_relay_smtp(const struct config *, const struct sm_opts *);
 int	sm_showq(const struct config *, const struct sm_opts *);
+/* -q: "flush" to the control socket; exit codes as bulwarkctl's. */
+int	sm_flush(const struct config *, const struct sm_opts *);
 
 /* newaliases.c */
 int	sm_newaliases(const struct config *, const struct sm_opts *);

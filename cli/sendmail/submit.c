@@ -399,3 +399,82 @@ sm_submit(const struct config *cfg, const struct sm_opts *opts,
 	free(c);
 	return rc;
 }
+
+/* Print one RCPT verdict the way sendmail -bv does; its exit code. */
+static int
+verdict(const char *rcpt, const struct reply *r)
+{
+	const char *what = "deferred";
+	int rc = EX_TEMPFAIL;
+
+	if (r->code == 250 || r->code == 251) {
+		what = "deliverable";
+		rc = 0;
+	} else if (r->code >= 500) {
+		what = "undeliverable";
+		rc = EX_NOUSER;
+	}
+	printf("%s... %s: %s\n", rcpt, what, r->text);
+	return rc;
+}
+
+/* MAIL, then RCPT for each recipient; the worst verdict. */
+static int
+verify_rcpts(struct conn *c, const struct config *cfg,
+    const struct sm_envelope *env)
+{
+	struct reply r;
+	size_t i;
+	int rc, worst = 0;
+
+	rc = command(c, (int)cfg->smtp_mail_timeout, &r, "MAIL FROM:<%s>",
+	    env->has_sender ? env->sender : env->login);
+	if (rc != 0)
+		return lost(c, rc, "MAIL");
+	if (r.code != 250)
+		return refused(c, "sender refused", &r, EX_DATAERR);
+	for (i = 0; i < env->nrcpt; i++) {
+		rc = command(c, (int)cfg->smtp_rcpt_timeout, &r,
+		    "RCPT TO:<%s>", env->rcpt[i]);
+		if (rc != 0)
+			return lost(c, rc, "RCPT");
+		rc = verdict(env->rcpt[i], &r);
+		if (r.code == 421)
+			return EX_TEMPFAIL;
+		/* A permanent refusal outweighs a temporary one. */
+		if (worst != EX_NOUSER && rc != 0)
+			worst = rc;
+	}
+	(void)command(c, (int)cfg->smtp_mail_timeout, &r, "RSET");
+	return worst;
+}
+
+int
+sm_verify(const struct config *cfg, const struct sm_opts *opts,
+    const struct sm_envelope *env, int fd)
+{
+	struct conn *c;
+	int rc;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		fprintf(stderr, "%s: out of memory\n", opts->prog);
+		close(fd);
+		return EX_OSERR;
+	}
+	c->fd = fd;
+	c->verbose = opts->verbose;
+	c->prog = opts->prog;
+	if ((rc = hello(c, cfg)) == 0)
+		rc = verify_rcpts(c, cfg, env);
+	if (rc == SM_FALLBACK) {
+		fprintf(stderr, "%s: the mail system closed the connection\n",
+		    opts->prog);
+		rc = EX_TEMPFAIL;
+	}
+	quit(c);
+	if (fflush(stdout) != 0 && rc == 0)
+		rc = EX_IOERR;
+	close(fd);
+	free(c);
+	return rc;
+}

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "smtpd/command.h"
 
@@ -51,14 +52,21 @@ verdict(struct smtp_state *st, uint8_t pick, struct cmd_reply *r)
 	check_reply(r);
 }
 
+static int
+local_domain(const void *arg, const char *domain)
+{
+	return strcasecmp(domain, "example.test") == 0;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct smtp_params p = { "mx.example.test", 10000, 5 };
+	struct smtp_params p = { "mx.example.test", 10000, 5, local_domain,
+	    NULL };
 	struct smtp_state st;
 	struct cmd_reply r;
 	const uint8_t *nl;
-	size_t len, i;
+	size_t len, i, j;
 	char counts[512];
 
 	cmd_state_init(&st, &p);
@@ -81,10 +89,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_reply(&r);
 		if (st.nrcpt > p.rcpt_limit || (st.nrcpt > 0 && !st.has_mail))
 			abort();
-		for (i = 0; i < st.nrcpt; i++)
+		for (i = 0; i < st.nrcpt; i++) {
 			if (st.rcpt[i] == NULL || strlen(st.rcpt[i]) >=
 			    SMTP_ADDR_MAX)
 				abort();
+			/* Each recipient is recorded once. */
+			for (j = 0; j < i; j++)
+				if (strcmp(st.rcpt[i], st.rcpt[j]) == 0)
+					abort();
+		}
 		if (nl == NULL)
 			break;
 		data += len + 1;

@@ -87,6 +87,7 @@ layout(uint16_t type)
 {
 	switch (type) {
 	case IMSG_CONFIG:		return "ss";
+	case IMSG_CONFIG_RESULT:	return "us";
 	case IMSG_PEER:			return "u";
 	case IMSG_LISTEN:		return "us";
 	case IMSG_QUEUE_STATUS:		return "qqqqqq";
@@ -99,7 +100,7 @@ layout(uint16_t type)
 	case IMSG_MSG_RESULT:		return "uss";
 	case IMSG_DELIVER_BEGIN:	return "ssqqu*us";
 	case IMSG_DELIVER_CHUNK:	return "d";
-	case IMSG_DELIVER_RCPT:		return "uusss";
+	case IMSG_DELIVER_RCPT:		return "uussss";
 	}
 	return "";
 }

@@ -789,7 +789,7 @@ class PySink:
     answer 4xx or 5xx to the first N attempts at a chosen stage."""
 
     def __init__(self, fail_first=0, fail_code="451 4.3.0 Try again later",
-                 fail_at="rcpt", pipelining=True):
+                 fail_at="rcpt", pipelining=True, port=0):
         self.fail_first = fail_first
         self.fail_code = fail_code
         self.fail_at = fail_at
@@ -809,8 +809,13 @@ class PySink:
         class Server(socketserver.ThreadingTCPServer):
             daemon_threads = True
             allow_reuse_address = True
+            # The default backlog of 5 drops connections when the queue
+            # flushes hundreds of messages at once; a client whose
+            # handshake the kernel dropped then waits for a greeting that
+            # never comes.
+            request_queue_size = 512
 
-        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server = Server(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        kwargs={"poll_interval": 0.1},

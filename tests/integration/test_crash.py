@@ -9,6 +9,7 @@ the count is reported, never a failure.
 
 import os
 import signal
+import subprocess
 import threading
 import time
 import unittest
@@ -17,14 +18,18 @@ import harness
 from harness import BulwarkTest
 
 SENDERS = 4
+REMOTE = "user@remote.example"
+PAD = "x" * 76 + "\r\n"
 
 
 class Load:
     """SENDERS threads sending numbered messages until stopped."""
 
-    def __init__(self, d, tag):
+    def __init__(self, d, tag, remote_share=0, pad_lines=0):
         self.d = d
         self.tag = tag
+        self.remote_share = remote_share	# every Nth message remote
+        self.pad = PAD * pad_lines
         self.acked = {}		# Message-ID -> queue id
         self.lock = threading.Lock()
         self.stop = threading.Event()
@@ -42,11 +47,15 @@ class Load:
         while not self.stop.is_set() and seq < 5000:
             seq += 1
             mid = "<%s.%d.%d@client.test>" % (self.tag, n, seq)
-            msg = ("From: load@example.org\r\nTo: someone@example.test\r\n"
+            rcpt = "someone@example.test"
+            if self.remote_share and seq % self.remote_share == 0:
+                rcpt = REMOTE
+            msg = ("From: load@example.org\r\nTo: %s\r\n"
                    "Subject: load %d %d\r\nMessage-ID: %s\r\n\r\n"
-                   "body of %s\r\n" % (n, seq, mid, mid)).encode()
+                   "body of %s\r\n%s" % (rcpt, n, seq, mid, mid,
+                                          self.pad)).encode()
             try:
-                code, text = self.d.send(msg)
+                code, text = self.d.send(msg, rcpts=[rcpt])
             except OSError:
                 time.sleep(0.05)
                 continue
@@ -81,14 +90,24 @@ class CrashTest(BulwarkTest):
             self.fail("only %d messages acknowledged in %ds"
                       % (load.count(), timeout))
 
-    def check_all_delivered(self, d, acked, what):
+    def check_all_delivered(self, d, acked, what, sink=None):
         mbox = d.maildir("someone")
 
-        def complete():
+        def arrived():
             have = message_ids(mbox)
+            if sink is not None:
+                for m in list(sink.messages):
+                    mid = harness.header_value(m["data"], "message-id")
+                    have[mid] = have.get(mid, 0) + 1
+            return have
+
+        def complete():
+            have = arrived()
             return all(m in have for m in acked)
+        if sink is not None:
+            d.cli(harness.BULWARKCTL, ["-C", d.conf_path, "flush"])
         harness.wait_until(complete, 90, step=0.5)
-        have = message_ids(mbox)
+        have = arrived()
         lost = sorted(m for m in acked if m not in have)
         twice = sum(1 for m in acked if have.get(m, 0) > 1)
         print("\n    %s: %d acknowledged, %d lost, %d delivered twice"
@@ -130,12 +149,18 @@ class CrashTest(BulwarkTest):
     def test_power_cut(self):
         """The queue cuts every segment to its last synced length and
         drops unsynced directory entries, under load: every message that
-        got 250 before the cut is still there after recovery."""
-        d = self.daemon()
+        got 250 before the cut is still there after recovery.  Small
+        segments make the log rotate under the load, and a third of the
+        mail waits for a relayhost that is down, so it lives only in the
+        log when the power goes."""
+        port = harness.free_port()
+        d = self.daemon(segment_size="1M",
+                        relayhost="[127.0.0.1]:%d" % port)
         acked = {}
         for rnd in range(3):
-            load = Load(d, "p%d" % rnd).start()
-            self.wait_acked(load, 25 * (rnd + 1))
+            load = Load(d, "p%d" % rnd, remote_share=3,
+                        pad_lines=40).start()
+            self.wait_acked(load, 300 * (rnd + 1))
             q = d.children().get("queue")
             # Snapshot before the cut: a 250 that arrives later may be
             # for a message the cut had already lost (a reply in flight
@@ -146,7 +171,69 @@ class CrashTest(BulwarkTest):
             load.halt()
             acked.update(load.acked)
             d.start()
-        self.check_all_delivered(d, acked, "power cut")
+        # A segment filled up to near its size: the log turned over under
+        # the load, not only at the restarts.
+        log = os.path.join(d.spool, "log")
+        sizes = [os.path.getsize(os.path.join(log, n))
+                 for n in os.listdir(log) if n.endswith(".seg")]
+        self.assertTrue(any(900 * 1024 < z <= 1024 * 1024 for z in sizes),
+                        "the log never rotated: %s" % sizes)
+        sink = self.pysink(port=port)
+        self.check_all_delivered(d, acked, "power cut", sink)
+
+    def test_full_disk(self):
+        """The log on a small filesystem that fills up: new mail gets
+        452 4.3.1, what was acknowledged stays, and once the queue has
+        delivered (and freed segments) it takes mail again by itself.
+        Nothing is delivered twice after a restart."""
+        if not harness.IS_ROOT:
+            self.skipTest("needs root to mount a tmpfs")
+        port = harness.free_port()
+        d = self.daemon(start=False, segment_size="1M",
+                        relayhost="[127.0.0.1]:%d" % port)
+        log = os.path.join(d.spool, "log")
+        os.mkdir(log)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m",
+                            "tmpfs", log], capture_output=True)
+        if r.returncode != 0:
+            self.skipTest("cannot mount a tmpfs: %s" % r.stderr)
+        self.addCleanup(subprocess.run, ["umount", "-l", log],
+                        capture_output=True)
+        d.start()
+        acked, refused = {}, None
+        body = PAD * 50
+        for i in range(3000):
+            mid = "<full.%d@client.test>" % i
+            msg = ("From: a@example.org\r\nTo: %s\r\nMessage-ID: %s\r\n"
+                   "\r\n%s" % (REMOTE, mid, body)).encode()
+            code, text = d.send(msg, rcpts=[REMOTE])
+            if code == 250:
+                acked[mid] = d.queue_id_from(text)
+            else:
+                refused = (code, text)
+                break
+        self.assertIsNotNone(refused, "the disk never filled")
+        self.assertEqual((refused[0], refused[1][:5]), (452, "4.3.1"),
+                         refused)
+        self.assertGreater(len(acked), 100)
+        sink = self.pysink(port=port)
+        d.cli(harness.BULWARKCTL, ["-C", d.conf_path, "flush"])
+        self.check_all_delivered(d, acked, "full disk", sink)
+
+        # Space came back as segments were freed: mail is taken again.
+        def takes_mail():
+            msg = (b"From: a@example.org\r\nMessage-ID: <after@x>\r\n"
+                   b"\r\nafter\r\n")
+            return d.send(msg, rcpts=[REMOTE])[0] == 250
+        self.assertTrue(harness.wait_until(takes_mail, 60, step=1),
+                        "still refusing mail after the queue emptied")
+        harness.wait_until(lambda: len(sink.messages) > len(acked), 30)
+        before = len(sink.messages)
+        d.stop()
+        d.start()
+        time.sleep(3)
+        self.assertEqual(len(sink.messages), before,
+                         "messages delivered again after a restart")
 
 
 if __name__ == "__main__":

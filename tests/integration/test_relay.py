@@ -2,6 +2,8 @@
 
 import os
 import re
+import socketserver
+import threading
 import time
 
 import harness
@@ -15,6 +17,91 @@ def simple(tid, extra=b""):
             b"From: sender@example.org\r\nTo: " + REMOTE.encode() + b"\r\n"
             b"Subject: relay test\r\nMessage-ID: <" + tid.encode() +
             b"@example.org>\r\n" + extra + b"\r\nrelay body\r\n.dot line\r\n")
+
+
+class RcptSink:
+    """An SMTP sink whose answer to RCPT depends on the local part:
+    "later" gets 451, "hard" gets 550, anyone else 250.  It records
+    the recipients of each message it takes."""
+
+    REPLIES = {"later": "451 4.2.0 Mailbox busy, try later",
+               "hard": "550 5.1.1 No such user here"}
+
+    def __init__(self):
+        self.taken = []
+        sink = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            timeout = 30
+
+            def handle(self):
+                sink._session(self.rfile, self.wfile)
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever,
+                         kwargs={"poll_interval": 0.1}, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _session(self, rfile, wfile):
+        def out(text):
+            wfile.write(text.encode() + b"\r\n")
+            wfile.flush()
+        out("220 rcptsink ESMTP")
+        rcpts = []
+        for _ in range(1000):
+            line = rfile.readline(4096).decode("utf-8", "replace")
+            verb = line[:4].upper()
+            if not line or verb == "QUIT":
+                out("221 2.0.0 Bye")
+                return
+            if verb == "EHLO":
+                out("250-rcptsink\r\n250 ENHANCEDSTATUSCODES")
+            elif verb == "RCPT":
+                addr = line[8:].strip().strip("<>")
+                reply = self.REPLIES.get(addr.split("@")[0], "250 2.1.5 Ok")
+                if reply.startswith("250"):
+                    rcpts.append(addr)
+                out(reply)
+            elif verb == "DATA":
+                out("354 Go ahead")
+                while rfile.readline(1 << 20) not in (b".\r\n", b""):
+                    pass
+                self.taken.append(rcpts)
+                rcpts = []
+                out("250 2.0.0 Ok: taken")
+            else:
+                rcpts = [] if verb in ("MAIL", "RSET") else rcpts
+                out("250 2.0.0 Ok")
+
+
+def mailq_columns(test, out, reason_of):
+    """Check Postfix's columns in mailq output: each recipient line is
+    41 blanks and the address, and each reason line is right-aligned
+    to column 78 (from column 0 when longer).  Returns the reason line
+    above each recipient, keyed by address."""
+    under = {}
+    reason = None
+    for line in out.splitlines():
+        m = re.match(r"^( *)\((.*)\)$", line)
+        if m:
+            reason = m.group(2)
+            test.assertEqual(len(m.group(1)), max(0, 76 - len(reason)),
+                             "reason line %r" % line)
+        elif line.startswith(" "):
+            test.assertRegex(line, r"^ {41}\S+$")
+            under[line.strip()] = reason
+    for addr, want in reason_of.items():
+        test.assertIn(addr, under, out)
+        test.assertRegex(under[addr] or "", want, out)
+    return under
 
 
 class RelayTest(BulwarkTest):
@@ -124,8 +211,35 @@ class RelayTest(BulwarkTest):
                                  + re.escape(REMOTE.encode()))
         self.assertRegex(bounce, rb"(?i)action:\s*failed")
         self.assertRegex(bounce, rb"(?i)status:\s*5\.1\.1")
+        # The server's own reply, as RFC 3464 wants an smtp diagnostic.
+        self.assertRegex(bounce, rb"(?m)^Remote-MTA: dns; \[127\.0\.0\.1\]"
+                                 rb"\r?$")
+        self.assertRegex(bounce, rb"(?m)^Diagnostic-Code: smtp; 550 5\.1\.1 "
+                                 rb"No such user here\r?$")
         self.assertEqual(harness.header_value(bounce, "Return-Path"), "<>")
         self.assertIn(b"to-bounce", bounce)
+
+    def test_bounce_headers_part_has_no_body(self):
+        """A message whose header section ends at a body line, with no
+        empty line: the bounce's headers part stops there, so no body
+        text goes back."""
+        sink = self.pysink(fail_first=1000,
+                           fail_code="550 5.1.1 No such user here")
+        d = self.daemon(relayhost="[127.0.0.1]:%d" % sink.port)
+        msg = (b"Subject: no blank line\r\nX-Folded: a\r\n b\r\n"
+               b"secret body text right after the fields\r\n"
+               b"Not-A-Header-Either: it is body now\r\n")
+        code, text = d.send(msg, rcpts=[REMOTE],
+                            sender="someone@example.test")
+        self.assertEqual(code, 250, text)
+        mbox = d.maildir("someone")
+        self.assertTrue(mbox.wait_count(1, 60), "no bounce arrived")
+        _, bounce = mbox.messages()[0]
+        part = bounce.split(b"text/rfc822-headers", 1)[1]
+        self.assertIn(b"Subject: no blank line", part)
+        self.assertIn(b"X-Folded: a\n b", harness.lf(part))
+        self.assertNotIn(b"secret body", part)
+        self.assertNotIn(b"Not-A-Header-Either", part)
 
     def test_bounce_after_lifetime(self):
         """A recipient deferred past queue_lifetime bounces with a report
@@ -142,7 +256,12 @@ class RelayTest(BulwarkTest):
         self.assertRegex(bounce, rb"(?i)final-recipient:\s*rfc822;\s*"
                                  + re.escape(REMOTE.encode()))
         self.assertRegex(bounce, rb"(?i)action:\s*failed")
-        self.assertRegex(bounce, rb"(?i)\nstatus:\s*4\.")
+        # Delivery time expired (RFC 3463), with the last attempt's error,
+        # which was no server's reply.
+        self.assertRegex(bounce, rb"(?m)^Status: 4\.4\.7\r?$")
+        self.assertRegex(bounce, rb"(?m)^Diagnostic-Code: X-Bulwark; connect "
+                                 rb"to ")
+        self.assertNotIn(b"Remote-MTA", bounce)
         self.assertEqual(harness.header_value(bounce, "Return-Path"), "<>")
         self.assertIn(b"too-old", bounce)
         # It has left the queue.
@@ -198,8 +317,44 @@ class RelayTest(BulwarkTest):
         self.assertRegex(out, r"(?m)^%s\S*\s+\d+\s+\w{3} \w{3}\s+\d+ "
                               r"\d\d:\d\d:\d\d\s+sender@example\.org$"
                          % re.escape(qid))
-        self.assertRegex(out, r"(?m)^\s+%s$" % re.escape(REMOTE))
+        self.assertRegex(out, r"(?m)^ {41}%s$" % re.escape(REMOTE))
+        self.assertRegex(out, r"(?m)^ *\(.+\)\n {41}%s$"
+                         % re.escape(REMOTE))
         self.assertRegex(out, r"(?m)^-- \d+ Kbytes in 1 Request\.$")
         r = d.cli(harness.SENDMAIL, ["-C", d.conf_path, "-bp"])
         self.assertEqual(r.returncode, 0)
         self.assertIn(qid, r.stdout.decode())
+
+    def test_mailq_recipient_states(self):
+        """One message, four recipients: delivered locally, taken by the
+        relayhost, refused for good (bounced), and deferred.  mailq lists
+        only the deferred one, under its reason, in Postfix's columns."""
+        sink = RcptSink()
+        self.addCleanup(sink.close)
+        d = self.daemon(relayhost="[127.0.0.1]:%d" % sink.port)
+        rcpts = ["someone@example.test", "ok@remote.example",
+                 "hard@remote.example", "later@remote.example"]
+        code, text = d.send(simple("states"), rcpts=rcpts,
+                            sender="owner@example.test")
+        self.assertEqual(code, 250, text)
+        qid = d.queue_id_from(text)
+        # The bounce for hard@ reaching the sender shows it was handled.
+        self.assertTrue(d.maildir("owner").wait_count(1, 60),
+                        d.log_tail())
+        self.assertTrue(d.maildir("someone").wait_count(1, 30))
+        self.assertTrue(harness.wait_until(
+            lambda: ["ok@remote.example"] in sink.taken, 30))
+
+        def listed():
+            out = d.cli(harness.MAILQ, ["-C", d.conf_path]).stdout.decode(
+                "utf-8", "replace")
+            return out if "later@remote.example" in out else None
+        out = harness.wait_until(listed, 30, step=0.5)
+        self.assertTrue(out, "mailq never listed the deferred recipient")
+        self.assertRegex(out, r"(?m)^%s[ *] " % re.escape(qid))
+        under = mailq_columns(self, out, {
+            "later@remote.example": r"451|4\.2\.0|[Mm]ailbox busy"})
+        self.assertEqual(sorted(under), ["later@remote.example"], out)
+        for gone in ("someone@", "ok@", "hard@"):
+            self.assertNotIn(gone, out)
+        self.assertRegex(out, r"(?m)^-- \d+ Kbytes in 1 Request\.$")

@@ -1,15 +1,91 @@
-"""The sendmail command line: -t, arguments, -bs, the maildrop."""
+"""The sendmail command line: -t, arguments, -bs, -bv, -q, the maildrop."""
 
+import grp
 import os
+import pwd
+import shutil
+import stat
+import subprocess
+import tempfile
+import time
 import unittest
 
 import harness
 from harness import BulwarkTest
 
+DROP_GROUP = "bulwarkdrop"
+
 
 def msg(tag, to="someone@example.test", extra=b""):
     return (b"To: %s\nSubject: %s\n%s\nbody of %s\n.leading dot\n"
             % (to.encode(), tag.encode(), extra, tag.encode()))
+
+
+# Run argv[2:] as nobody, with argv[1] laid over /etc in a private mount
+# namespace, so that a program reads the test's config at the default
+# path (-C is for root only).
+AS_USER = ('mount --make-rprivate / && '
+           'mount -t overlay overlay -o lowerdir="$1":/etc /etc && '
+           'shift && exec runuser -u nobody -- "$@"')
+
+_as_user_ok = None
+
+
+def as_user_ok():
+    """Why a user's run cannot be set up here, or None when it can."""
+    global _as_user_ok
+    if _as_user_ok is not None:
+        return _as_user_ok or None
+    why = ""
+    if not harness.IS_ROOT:
+        why = "needs root"
+    elif not shutil.which("unshare") or not shutil.which("runuser"):
+        why = "needs unshare and runuser"
+    else:
+        try:
+            grp.getgrnam(DROP_GROUP)
+            pwd.getpwnam("nobody")
+        except KeyError:
+            why = "needs the group %s and the user nobody" % DROP_GROUP
+    if not why:
+        lower = tempfile.mkdtemp(prefix="bulwark-it-probe-")
+        try:
+            p = subprocess.run(["unshare", "-m", "sh", "-c", AS_USER,
+                                "sh", lower, "true"], capture_output=True,
+                               timeout=30)
+        finally:
+            os.rmdir(lower)
+        if p.returncode != 0:
+            why = "no mount namespace with overlayfs: %s" % (
+                p.stderr.decode("utf-8", "replace").strip())
+    _as_user_ok = why
+    return why or None
+
+
+def user_cli(d, prog, args, data=b""):
+    """Run prog as the user nobody the way a real install does: a copy
+    owned by root, group bulwarkdrop, mode 2755 (set-gid), reading the
+    test's config as /etc/bulwark/bulwark.conf."""
+    bindir = os.path.join(d.tmp, "bin")
+    lower = os.path.join(d.tmp, "etc-lower")
+    copy = os.path.join(bindir, os.path.basename(prog))
+    if not os.path.exists(copy):
+        os.makedirs(bindir, 0o755, exist_ok=True)
+        shutil.copy(prog, copy)
+        os.chown(copy, 0, grp.getgrnam(DROP_GROUP).gr_gid)
+        os.chmod(copy, 0o2755)
+    os.makedirs(os.path.join(lower, "bulwark"), 0o755, exist_ok=True)
+    shutil.copy(d.conf_path, os.path.join(lower, "bulwark", "bulwark.conf"))
+    os.chmod(os.path.join(lower, "bulwark", "bulwark.conf"), 0o644)
+    return subprocess.run(["unshare", "-m", "sh", "-c", AS_USER, "sh",
+                           lower, copy] + list(args),
+                          input=data, capture_output=True, timeout=60,
+                          env=d.env(), cwd=d.tmp)
+
+
+def maildrop_files(d):
+    path = os.path.join(d.spool, "maildrop")
+    return [n for n in os.listdir(path) if not n.startswith(".bad-")]
 
 
 class SendmailTest(BulwarkTest):
@@ -81,6 +157,164 @@ class SendmailTest(BulwarkTest):
         r = d.cli(harness.MAILQ, ["-C", d.conf_path])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn(b"Mail queue is empty", r.stdout)
+
+    def test_smtp_on_stdin_lf_only(self):
+        """-bs with the LF line ends scripts write: each bare LF goes up
+        as CRLF, so the lone dot ends the data and the message arrives."""
+        d = self.daemon()
+        script = (b"EHLO me\nMAIL FROM:<x@example.org>\n"
+                  b"RCPT TO:<someone@example.test>\nDATA\n"
+                  b"Subject: bs-lf\n\nvia -bs\r\n.\nQUIT\n")
+        r = self.sendmail(d, ["-bs"], script)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"\r\n250 2.0.0 Ok: queued as ", r.stdout)
+        self.assertTrue(d.maildir().wait_count(1, 30), d.log_tail())
+        _, data = d.maildir().messages()[0]
+        self.assertEqual(harness.header_value(data, "subject"), "bs-lf")
+        self.assertTrue(data.endswith(b"\n\nvia -bs\n"), data)
+
+    def test_smtp_on_stdin_cut_short(self):
+        """-bs input that ends inside a transaction (in the data, or
+        after MAIL with no QUIT) exits EX_DATAERR; input that ends after
+        the final dot, without QUIT, exits 0."""
+        d = self.daemon()
+        head = (b"EHLO me\nMAIL FROM:<x@example.org>\n"
+                b"RCPT TO:<someone@example.test>\n")
+        for name, script in (
+                ("in the data", head + b"DATA\nSubject: cut\n\nno end\n"),
+                ("open transaction", head),
+                ("after RSET, cut in MAIL", b"RSET\r\n" + head)):
+            with self.subTest(name):
+                r = self.sendmail(d, ["-bs"], script)
+                self.assertEqual(r.returncode, 65, r.stdout + r.stderr)
+                self.assertIn(b"input ended", r.stderr)
+        r = self.sendmail(d, ["-bs"], head + b"DATA\n\nwhole\n.\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.sendmail(d, ["-bs"], head + b"QUIT\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(d.maildir().wait_count(1, 30), d.log_tail())
+        time.sleep(1)
+        self.assertEqual(d.maildir().count(), 1)
+
+    def test_resent_recipients(self):
+        """-t with Resent-To:/Resent-Cc:/Resent-Bcc: sends to those and
+        not to To:/Cc:/Bcc:, and Resent-Bcc: leaves the message."""
+        d = self.daemon()
+        m = (b"To: someone@example.test\nCc: other@example.test\n"
+             b"Subject: resent\nResent-To: third@example.test\n"
+             b"Resent-Cc: fourth@example.test\n"
+             b"Resent-Bcc: hidden@example.test\n\nbody\n")
+        r = self.sendmail(d, ["-t", "-i"], m)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for who in ("third", "fourth", "hidden"):
+            self.assertTrue(d.maildir(who).wait_count(1, 30), who)
+            _, data = d.maildir(who).messages()[0]
+            self.assertEqual(harness.header_value(data, "resent-to"),
+                             "third@example.test")
+            self.assertIsNone(harness.header_value(data, "resent-bcc"))
+            self.assertEqual(harness.header_value(data, "to"),
+                             "someone@example.test")
+        time.sleep(1)
+        for who in ("someone", "other"):
+            self.assertEqual(d.maildir(who).count(), 0, who)
+
+    def test_verify(self):
+        """-bv asks the daemon about each address (MAIL, RCPT, RSET),
+        prints the verdict with the reply and sends nothing; the exit
+        code is 0, EX_NOUSER (67) for a refusal, 69 with no daemon."""
+        d = self.daemon()
+        r = self.sendmail(d, ["-bv", "someone@example.test"], b"")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, rb"(?m)^someone@example\.test\.\.\. "
+                                   rb"deliverable: 250 2\.1\.5 ")
+        r = self.sendmail(d, ["-bv", "someone@example.test",
+                              "Bad!User@example.test",
+                              "user@remote.example"], b"")
+        self.assertEqual(r.returncode, 67, r.stdout + r.stderr)
+        out = r.stdout.decode()
+        self.assertRegex(out, r"(?m)^someone@example\.test\.\.\. "
+                              r"deliverable: 250 ")
+        self.assertRegex(out, r"(?m)^Bad!User@example\.test\.\.\. "
+                              r"undeliverable: 550 5\.1\.1 ")
+        self.assertRegex(out, r"(?m)^user@remote\.example\.\.\. "
+                              r"undeliverable: 550 5\.4\.4 ")
+        r = self.sendmail(d, ["-bv", "a b@example.test"], b"")
+        self.assertEqual(r.returncode, 65, r.stdout + r.stderr)
+        self.assertIn(b"bad address", r.stdout)
+        time.sleep(1)
+        self.assertEqual(os.listdir(d.mail), [])
+        d.stop()
+        r = self.sendmail(d, ["-bv", "someone@example.test"], b"")
+        self.assertEqual(r.returncode, 69, r.stdout + r.stderr)
+
+    def test_queue_run(self):
+        """-q makes the daemon retry deferred mail now, as bulwarkctl
+        flush does; 69 with no daemon, 77 for a user other than root."""
+        sink = self.pysink(fail_first=1)
+        d = self.daemon(relayhost="[127.0.0.1]:%d" % sink.port,
+                        minimal_backoff="3600s", maximal_backoff="3600s")
+        code, text = d.send(b"Subject: flush me\r\n\r\nbody\r\n",
+                            rcpts=["user@remote.example"])
+        self.assertEqual(code, 250, text)
+
+        def deferred():
+            out = d.cli(harness.MAILQ, ["-C", d.conf_path]).stdout
+            return sink.attempts >= 1 and b"451" in out
+        self.assertTrue(harness.wait_until(deferred, 30), d.log_tail())
+        r = self.sendmail(d, ["-q"], b"")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn(b"ok: flush requested", r.stdout)
+        self.assertTrue(sink.wait_messages(1, 30), d.log_tail())
+        if as_user_ok() is None:
+            r = user_cli(d, harness.SENDMAIL, ["-q"])
+            self.assertEqual(r.returncode, 77, r.stdout + r.stderr)
+        d.stop()
+        r = self.sendmail(d, ["-q"], b"")
+        self.assertEqual(r.returncode, 69, r.stdout + r.stderr)
+
+    def test_maildrop_mode(self):
+        """The master makes the maildrop mail_owner:bulwarkdrop 1770:
+        the group needs read permission to open it for fsync."""
+        d = self.daemon()
+        st = os.stat(os.path.join(d.spool, "maildrop"))
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o1770)
+        if harness.IS_ROOT:
+            self.assertEqual(st.st_uid, pwd.getpwnam("bulwark").pw_uid)
+            try:
+                gid = grp.getgrnam(DROP_GROUP).gr_gid
+            except KeyError:
+                gid = None
+            if gid is not None:
+                self.assertEqual(st.st_gid, gid)
+
+    def test_maildrop_user_submission(self):
+        """A user's sendmail (set-gid bulwarkdrop) with the daemon down
+        leaves a synced file that the daemon picks up; where the
+        directory cannot be synced, it removes its file and exits 75."""
+        why = as_user_ok()
+        if why:
+            self.skipTest(why)
+        d = self.daemon()
+        d.stop()
+        r = user_cli(d, harness.SENDMAIL, ["-t", "-i"], msg("by-user"))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        files = maildrop_files(d)
+        self.assertEqual(len(files), 1, files)
+        st = os.stat(os.path.join(d.spool, "maildrop", files[0]))
+        self.assertEqual(st.st_uid, pwd.getpwnam("nobody").pw_uid)
+        d.start()
+        self.assertTrue(d.maildir().wait_count(1, 30), d.log_tail())
+        _, data = d.maildir().messages()[0]
+        self.assertEqual(harness.header_value(data, "subject"), "by-user")
+        self.assertRegex(harness.header_value(data, "return-path"),
+                         r"^<nobody@")
+        d.stop()
+        # A maildrop the group cannot open (the old mode 1730): the
+        # rename cannot be made durable, so the file must not stay.
+        os.chmod(os.path.join(d.spool, "maildrop"), 0o1730)
+        r = user_cli(d, harness.SENDMAIL, ["-t", "-i"], msg("not-synced"))
+        self.assertEqual(r.returncode, 75, r.stdout + r.stderr)
+        self.assertEqual(maildrop_files(d), [])
 
 
 if __name__ == "__main__":

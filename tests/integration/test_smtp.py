@@ -269,6 +269,42 @@ class SmtpTest(BulwarkTest):
         self.assertTrue(d2.maildir("r99").wait_count(1, 60))
         self.assertEqual(d2.maildir("r100").count(), 0)
 
+    def test_duplicate_recipients(self):
+        """A recipient given twice in one transaction (in our domain with
+        any case) gets 250 each time and one copy; in another domain the
+        local part's case tells recipients apart, the domain's does not.
+        A repeat does not count toward recipient_limit."""
+        sink = self.pysink()
+        d = self.daemon(relayhost="[127.0.0.1]:%d" % sink.port,
+                        recipient_limit=100)
+        fill = ["f%d@remote.example" % i for i in range(96)]
+        rcpts = (["dup@example.test", "dup@example.test",
+                  "DUP@Example.Test", "User@remote.example",
+                  "User@REMOTE.Example", "user@remote.example",
+                  "other@example.test"] + fill +
+                 ["dup@example.test", "Dup@EXAMPLE.test"])
+        with d.raw() as c:
+            self.assertEqual(c.cmd("EHLO client.test")[0], 250)
+            self.assertEqual(c.cmd("MAIL FROM:<a@example.org>")[0], 250)
+            for r in rcpts:
+                code, lines = c.cmd("RCPT TO:<%s>" % r)
+                self.assertEqual(code, 250, "%s: %s" % (r, lines))
+            code, lines = c.cmd("RCPT TO:<more@example.test>")
+            self.assertEqual(code, 452, lines)
+            self.assertEqual(c.cmd("DATA")[0], 354)
+            c.send(b"X-Test-Id: dup\r\nSubject: dup\r\n\r\nonce\r\n.\r\n")
+            self.assertEqual(c.reply()[0], 250)
+        self.assertTrue(sink.wait_messages(1, 30), d.log_tail())
+        got = d.maildir("dup").wait_test_ids(["dup"], 30)
+        self.assertTrue(d.maildir("other").wait_count(1, 30))
+        time.sleep(2)
+        self.assertEqual(len(d.maildir("dup").by_test_id()["dup"]), 1, got)
+        self.assertEqual(len(sink.messages), 1)
+        self.assertEqual(sorted(sink.messages[0]["rcpts"]),
+                         sorted(["<User@remote.example>",
+                                 "<user@remote.example>"] +
+                                ["<%s>" % f for f in fill]))
+
     def test_hop_limit(self):
         """hop_limit Received: headers pass; one more gets 554 5.4.6."""
         d = self.daemon(hop_limit=5)
@@ -320,6 +356,30 @@ class SmtpTest(BulwarkTest):
         _, rest = harness.split_trace(harness.lf(got["bare-lf-n"][0]))
         self.assertEqual(rest, b"X-Test-Id: bare-lf-n\nSubject: bare\n\n"
                                b"line one\nline two\nline three\n")
+
+    def test_local_bare_cr_is_text(self):
+        """Through sendmail (public/submit), under the default bare_lf =
+        reject, a CR inside a line is text: cron output with progress
+        meters arrives as it was written.  A network client sending the
+        same content is still refused."""
+        d = self.daemon()
+        meter = b"10% [=>]\r 50% [==>]\r100%\n"
+        msg = (b"X-Test-Id: cron-meter\nSubject: cron\n\n"
+               b"fetching\n" + meter + b"x\r.\ndone\n")
+        r = d.cli(harness.SENDMAIL, ["-C", d.conf_path, "-i",
+                                     "someone@example.test"], input=msg)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = d.maildir().wait_test_ids(["cron-meter"], 30)
+        self.assertEqual(len(got.get("cron-meter", [])), 1, d.log_tail())
+        _, rest = harness.split_trace(got["cron-meter"][0])
+        self.assertTrue(rest.endswith(b"\n\nfetching\n" + meter +
+                                      b"x\r.\ndone\n"), rest)
+        with d.raw() as c:
+            transaction(c)
+            c.send(msg.replace(b"\n", b"\r\n") + b".\r\n")
+            code, lines = c.reply()
+            self.assertEqual(code, 550, lines)
+            self.assertTrue(lines[-1][4:].startswith("5.6.0"), lines)
 
     def _endings(self, d, mode):
         """Each bad ending, then more text, then a real CRLF.CRLF: one

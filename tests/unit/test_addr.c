@@ -33,6 +33,12 @@ static const struct addr_case cases[] = {
 	    "\"john doe\"@example.org" },
 	{ "<\"joe\"@example.org>", 0, ADDR_OK, "joe@example.org" },
 	{ "<\"j\\oe\"@example.org>", 0, ADDR_OK, "joe@example.org" },
+	/* A quoted-pair of a character that needs no quoting is just it. */
+	{ "<\"a\\.b\"@example.test>", 0, ADDR_OK, "a.b@example.test" },
+	{ "<\"\\a\\.\\b\"@example.test>", 0, ADDR_OK, "a.b@example.test" },
+	{ "<\"a\\ b\"@example.test>", 0, ADDR_OK, "\"a b\"@example.test" },
+	{ "<\"a\\\\b\"@example.test>", 0, ADDR_OK, "\"a\\\\b\"@example.test" },
+	{ "<\"a\\..b\"@example.test>", 0, ADDR_OK, "\"a..b\"@example.test" },
 	{ "<\"a\\\"b\"@example.org>", 0, ADDR_OK, "\"a\\\"b\"@example.org" },
 	{ "<\"@\"@example.org>", 0, ADDR_OK, "\"@\"@example.org" },
 	{ "<\"\"@example.org>", 0, ADDR_OK, "\"\"@example.org" },

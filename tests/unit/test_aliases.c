@@ -13,10 +13,12 @@
 #include <db.h>
 
 #include "aliases.h"
+#include "config.h"
 #include "unit.h"
 
 static char	dir[] = "/tmp/test_aliases.XXXXXX";
 static char	src[256], dbp[256];
+static struct config *cfg;
 
 static void
 write_src(const char *text)
@@ -34,12 +36,17 @@ write_src(const char *text)
 static int
 suite_init(void)
 {
+	cfg = config_parse("t.conf", "myhostname = mx.example.test\n"
+	    "mydestination = localhost, example.test\n", NULL);
+	if (cfg == NULL)
+		return -1;
 	return mkdtemp(dir) == NULL ? -1 : 0;
 }
 
 static int
 suite_clean(void)
 {
+	config_free(cfg);
 	unlink(src);
 	unlink(dbp);
 	return rmdir(dir) == 0 ? 0 : -1;
@@ -65,7 +72,7 @@ expect(const char *name, const char *value)
 static void
 test_compile_lookup(void)
 {
-	char *errs = (char *)"untouched";
+	char *errs = (char *)"untouched", *warns = (char *)"untouched";
 	struct stat st;
 	int n;
 
@@ -80,11 +87,12 @@ test_compile_lookup(void)
 	    "list : \"john doe\"@example.test ,erin\n"
 	    "# a comment between\n"
 	    "last: frank\n");
-	n = aliases_compile(src, dbp, &errs);
+	n = aliases_compile(src, dbp, cfg, &errs, &warns);
 	if (n < 0 && errs != NULL)
 		fprintf(stderr, "\n%s", errs);
 	CU_ASSERT_EQUAL(n, 6);
 	CU_ASSERT_PTR_NULL(errs);
+	CU_ASSERT_PTR_NULL(warns);
 	CU_ASSERT_EQUAL(stat(dbp, &st), 0);
 
 	expect("postmaster", "root");
@@ -108,7 +116,7 @@ test_key_format(void)
 	char *errs = NULL;
 
 	write_src("root: alice\n");
-	CU_ASSERT_EQUAL_FATAL(aliases_compile(src, dbp, &errs), 1);
+	CU_ASSERT_EQUAL_FATAL(aliases_compile(src, dbp, cfg, &errs, NULL), 1);
 	CU_ASSERT_EQUAL_FATAL(db_create(&db, NULL, 0), 0);
 	CU_ASSERT_EQUAL_FATAL(db->open(db, NULL, dbp, NULL, DB_HASH,
 	    DB_RDONLY, 0), 0);
@@ -132,7 +140,8 @@ test_refused(void)
 
 	/* A good table first: a failed compile must leave it alone. */
 	write_src("keep: alice\n");
-	CU_ASSERT_EQUAL_FATAL(aliases_compile(src, dbp, &errs), 1);
+	CU_ASSERT_EQUAL_FATAL(aliases_compile(src, dbp, cfg, &errs, NULL),
+	    1);
 
 	write_src("ok: alice\n"
 	    "pipe: |/usr/bin/procmail\n"
@@ -144,22 +153,19 @@ test_refused(void)
 	    "bad: two..dots\n"
 	    "ok: bob\n"
 	    "  leading: x\n"
-	    "comma: \"a,b\"@example.test\n");
+	    "comma: \"a,b\"@example.test\n"
+	    "ctl: |a\001b\n");
 	errs = NULL;
-	n = aliases_compile(src, dbp, &errs);
+	n = aliases_compile(src, dbp, cfg, &errs, NULL);
 	CU_ASSERT_EQUAL(n, -1);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(errs);
-	snprintf(want, sizeof(want), "%s:2: alias pipe: ", src);
+	/* Targets not built yet are no errors: see test_unbuilt. */
+	CU_ASSERT_PTR_NULL(strstr(errs, "alias pipe"));
+	CU_ASSERT_PTR_NULL(strstr(errs, "alias qpipe"));
+	CU_ASSERT_PTR_NULL(strstr(errs, "alias file"));
+	CU_ASSERT_PTR_NULL(strstr(errs, "alias inc"));
+	snprintf(want, sizeof(want), "%s:12: alias ctl: ", src);
 	CU_ASSERT_PTR_NOT_NULL(strstr(errs, want));
-	CU_ASSERT_PTR_NOT_NULL(strstr(errs, "command is not built yet"));
-	snprintf(want, sizeof(want), "%s:3: alias qpipe: ", src);
-	CU_ASSERT_PTR_NOT_NULL(strstr(errs, want));
-	snprintf(want, sizeof(want), "%s:4: alias file: ", src);
-	CU_ASSERT_PTR_NOT_NULL(strstr(errs, want));
-	CU_ASSERT_PTR_NOT_NULL(strstr(errs, "file is not built yet"));
-	snprintf(want, sizeof(want), "%s:5: alias inc: ", src);
-	CU_ASSERT_PTR_NOT_NULL(strstr(errs, want));
-	CU_ASSERT_PTR_NOT_NULL(strstr(errs, ":include: lists are not built"));
 	snprintf(want, sizeof(want), "%s:6: missing ':'", src);
 	CU_ASSERT_PTR_NOT_NULL(strstr(errs, want));
 	snprintf(want, sizeof(want), "%s:7: alias empty: no targets", src);
@@ -178,13 +184,125 @@ test_refused(void)
 	expect("ok", NULL);
 }
 
+/*
+ * Commands, files, :include: lists and other domains are compiled, each
+ * with a warning, since mail to them is refused at RCPT.
+ */
+static void
+test_unbuilt(void)
+{
+	char *errs = (char *)"untouched", *warns = NULL, want[600];
+	int n;
+
+	write_src("ok: alice, bob@Example.TEST\n"
+	    "pipe: |/usr/bin/procmail\n"
+	    "qpipe: \"|/bin/cat -u\"\n"
+	    "file: /var/mail/archive\n"
+	    "inc: :include:/etc/lists/staff\n"
+	    "fwd: alice, friend@elsewhere.test\n");
+	n = aliases_compile(src, dbp, cfg, &errs, &warns);
+	CU_ASSERT_EQUAL(n, 6);
+	CU_ASSERT_PTR_NULL(errs);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(warns);
+	snprintf(want, sizeof(want), "%s:2: warning: alias pipe: target "
+	    "\"|/usr/bin/procmail\" is a command; delivery to commands is "
+	    "not built yet, so mail to pipe is refused at RCPT\n", src);
+	CU_ASSERT_PTR_NOT_NULL(strstr(warns, want));
+	snprintf(want, sizeof(want), "%s:3: warning: alias qpipe: target "
+	    "\"\"|/bin/cat -u\"\" is a command", src);
+	CU_ASSERT_PTR_NOT_NULL(strstr(warns, want));
+	snprintf(want, sizeof(want), "%s:4: warning: alias file: target "
+	    "\"/var/mail/archive\" is a file; delivery to files is not "
+	    "built yet", src);
+	CU_ASSERT_PTR_NOT_NULL(strstr(warns, want));
+	snprintf(want, sizeof(want), "%s:5: warning: alias inc: target "
+	    "\":include:/etc/lists/staff\" is an :include: list; :include: "
+	    "lists are not built yet", src);
+	CU_ASSERT_PTR_NOT_NULL(strstr(warns, want));
+	snprintf(want, sizeof(want), "%s:6: warning: alias fwd: target "
+	    "\"friend@elsewhere.test\" is a remote address; forwarding is "
+	    "not built yet", src);
+	CU_ASSERT_PTR_NOT_NULL(strstr(warns, want));
+	CU_ASSERT_PTR_NULL(strstr(warns, "alias ok"));
+	free(warns);
+
+	expect("pipe", "|/usr/bin/procmail");
+	expect("qpipe", "\"|/bin/cat -u\"");
+	expect("inc", ":include:/etc/lists/staff");
+}
+
+static void
+test_target_kind(void)
+{
+	CU_ASSERT_EQUAL(aliases_target_kind(cfg, "alice"), ALIAS_TARGET_LOCAL);
+	CU_ASSERT_EQUAL(aliases_target_kind(cfg, "alice@EXAMPLE.test"),
+	    ALIAS_TARGET_LOCAL);
+	CU_ASSERT_EQUAL(aliases_target_kind(cfg, "alice@localhost."),
+	    ALIAS_TARGET_LOCAL);
+	CU_ASSERT_EQUAL(aliases_target_kind(cfg, "\"a@b\"@example.test"),
+	    ALIAS_TARGET_LOCAL);
+	CU_ASSERT_EQUAL(aliases_target_kind(cfg, "\"a@b\""),
+	    ALIAS_TARGET_LOCAL);
+	CU_ASSERT_EQUAL(aliases_target_kind(cfg, "alice@mx.example.test"),
+	    ALIAS_TARGET_REMOTE);
+	CU_ASSERT_EQUAL(aliases_target_kind(cfg, "|/bin/cat"),
+	    ALIAS_TARGET_COMMAND);
+	CU_ASSERT_EQUAL(aliases_target_kind(cfg, "\"|/bin/cat\""),
+	    ALIAS_TARGET_COMMAND);
+	CU_ASSERT_EQUAL(aliases_target_kind(cfg, "/var/mail/x"),
+	    ALIAS_TARGET_FILE);
+	CU_ASSERT_EQUAL(aliases_target_kind(cfg, ":INCLUDE:/etc/x"),
+	    ALIAS_TARGET_INCLUDE);
+}
+
+/* The walk the policy makes at RCPT, through nested aliases. */
+static void
+test_find_unbuilt(void)
+{
+	enum alias_target kind;
+	char *errs = NULL;
+
+	write_src("team: alice, bob@example.test, sub\n"
+	    "sub: carol, root\n"
+	    "root: root, dave\n"
+	    "fwd: x@elsewhere.test\n"
+	    "chain1: chain2\n"
+	    "chain2: alice, chain3@localhost\n"
+	    "chain3: fwd\n"
+	    "pipe: alice, |/bin/cat\n"
+	    "loop1: loop2\n"
+	    "loop2: loop1\n"
+	    "deep1: deep2\ndeep2: deep3\ndeep3: deep4\ndeep4: deep5\n"
+	    "deep5: deep6\ndeep6: deep7\ndeep7: deep8\ndeep8: deep9\n"
+	    "deep9: deep10\ndeep10: deep11\ndeep11: deep12\n"
+	    "deep12: |/bin/cat\n");
+	CU_ASSERT_FATAL(aliases_compile(src, dbp, cfg, &errs, NULL) > 0);
+
+	CU_ASSERT_EQUAL(aliases_find_unbuilt(cfg, dbp, "team", &kind), 0);
+	CU_ASSERT_EQUAL(aliases_find_unbuilt(cfg, dbp, "nobody", &kind), 0);
+	CU_ASSERT_EQUAL(aliases_find_unbuilt(cfg, dbp, "root", &kind), 0);
+	CU_ASSERT_EQUAL(aliases_find_unbuilt(cfg, dbp, "loop1", &kind), 0);
+	CU_ASSERT_EQUAL(aliases_find_unbuilt(cfg, dbp, "FWD", &kind), 1);
+	CU_ASSERT_EQUAL(kind, ALIAS_TARGET_REMOTE);
+	kind = ALIAS_TARGET_LOCAL;
+	CU_ASSERT_EQUAL(aliases_find_unbuilt(cfg, dbp, "chain1", &kind), 1);
+	CU_ASSERT_EQUAL(kind, ALIAS_TARGET_REMOTE);
+	CU_ASSERT_EQUAL(aliases_find_unbuilt(cfg, dbp, "pipe", &kind), 1);
+	CU_ASSERT_EQUAL(kind, ALIAS_TARGET_COMMAND);
+	/* Deeper than local delivery goes: it bounces that as a loop. */
+	CU_ASSERT_EQUAL(aliases_find_unbuilt(cfg, dbp, "deep1", &kind), 0);
+	CU_ASSERT_EQUAL(aliases_find_unbuilt(cfg, dbp, "deep3", &kind), 1);
+	CU_ASSERT_EQUAL(aliases_find_unbuilt(cfg, "/nonexistent/a.db", "team",
+	    &kind), -1);
+}
+
 static void
 test_missing_source(void)
 {
 	char *errs = NULL;
 
 	CU_ASSERT_EQUAL(aliases_compile("/nonexistent/aliases",
-	    "/nonexistent/aliases.db", &errs), -1);
+	    "/nonexistent/aliases.db", cfg, &errs, NULL), -1);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(errs);
 	CU_ASSERT_PTR_NOT_NULL(strstr(errs, "/nonexistent/aliases: "));
 	free(errs);
@@ -192,7 +310,7 @@ test_missing_source(void)
 	errs = NULL;
 	write_src("a: b\n");
 	CU_ASSERT_EQUAL(aliases_compile(src, "/nonexistent/dir/aliases.db",
-	    &errs), -1);
+	    cfg, &errs, NULL), -1);
 	CU_ASSERT_PTR_NOT_NULL(errs);
 	free(errs);
 
@@ -224,7 +342,7 @@ static void
 test_parse_buffer(void)
 {
 	const char text[] = "a: x\r\nB:\ty,\r\n z\r\n\"c d\": w\0junk\n"
-	    "bad: |cmd\nlast: v";
+	    "bad: two..dots\nlast: v";
 	struct alias_table t;
 	char *errs = NULL;
 	size_t errlen;
@@ -261,6 +379,9 @@ static CU_TestInfo tests[] = {
 	{ "keys and values end in NUL", test_key_format },
 	{ "refused targets and lines", test_refused },
 	{ "missing files", test_missing_source },
+	{ "targets not built yet", test_unbuilt },
+	{ "target kinds", test_target_kind },
+	{ "find what cannot be delivered", test_find_unbuilt },
 	{ "database path", test_db_path },
 	{ "parse a buffer", test_parse_buffer },
 	CU_TEST_INFO_NULL

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "unit.h"
 
@@ -147,9 +148,23 @@ test_sequence_errors(void)
 	mail_ok("MAIL FROM:<a@example.org>");
 	run("MAIL FROM:<a@example.org>");
 	CU_ASSERT(is(503, "5.5.1"));
+	/* No RCPT sent at all: a sequence error. */
+	run("DATA");
+	CU_ASSERT(is(503, "5.5.1"));
+	CU_ASSERT_EQUAL(r.action, CMD_REPLY);
+	/* RCPTs sent, none accepted: 554. */
+	run("RCPT TO:<b@example.org>");
+	cmd_verdict(&st, 550, "5.1.1 No such user", "", &r);
+	run("RCPT TO:<bad address>");
+	CU_ASSERT(is(501, "5.1.3"));
 	run("DATA");
 	CU_ASSERT(is(554, "5.5.1"));
 	CU_ASSERT_EQUAL(r.action, CMD_REPLY);
+	/* A new transaction starts without RCPT again. */
+	run("RSET");
+	mail_ok("MAIL FROM:<a@example.org>");
+	run("DATA");
+	CU_ASSERT(is(503, "5.5.1"));
 	cmd_state_free(&st);
 }
 
@@ -221,12 +236,32 @@ test_mail_params(void)
 
 	run("MAIL FROM:<a@example.org> size=1001");
 	CU_ASSERT(is(552, "5.3.4"));
-	run("MAIL FROM:<a@example.org> SIZE=99999999999999999999999");
+	/* RFC 1870: 1 to 20 digits; 20 nines overflow 64 bits. */
+	run("MAIL FROM:<a@example.org> SIZE=99999999999999999999");
 	CU_ASSERT(is(552, "5.3.4"));
+	run("MAIL FROM:<a@example.org> SIZE=999999999999999999999");
+	CU_ASSERT(is(501, "5.5.4"));
+	run("MAIL FROM:<a@example.org> SIZE=000000000000000000001");
+	CU_ASSERT(is(501, "5.5.4"));
+	run("MAIL FROM:<a@example.org> SIZE=99999999999999999999999");
+	CU_ASSERT(is(501, "5.5.4"));
 	run("MAIL FROM:<a@example.org> SIZE=12x");
 	CU_ASSERT(is(501, "5.5.4"));
 	run("MAIL FROM:<a@example.org> SIZE=");
-	CU_ASSERT(is(555, "5.5.4"));
+	CU_ASSERT(is(501, "5.5.4"));
+	/* A parameter given twice. */
+	run("MAIL FROM:<a@example.org> SIZE=10 SIZE=10");
+	CU_ASSERT(is(501, "5.5.4"));
+	run("MAIL FROM:<a@example.org> BODY=7BIT SIZE=10 body=8BITMIME");
+	CU_ASSERT(is(501, "5.5.4"));
+	run("MAIL FROM:<a@example.org> BODY=8BITMIME BODY=8BITMIME");
+	CU_ASSERT(is(501, "5.5.4"));
+	CU_ASSERT(!st.has_mail);
+	CU_ASSERT_EQUAL(st.pending_verb, -1);
+	run("MAIL FROM:<a@example.org> SIZE=00000000000000000100");
+	CU_ASSERT_EQUAL(r.action, CMD_POLICY_MAIL);
+	CU_ASSERT_EQUAL(st.pending_size, 100);
+	cmd_policy_unavailable(&st, &r);
 	run("MAIL FROM:<a@example.org> BODY=BINARYMIME");
 	CU_ASSERT(is(555, "5.5.4"));
 	run("MAIL FROM:<a@example.org> AUTH=<>");
@@ -238,6 +273,101 @@ test_mail_params(void)
 	CU_ASSERT(is(451, "4.3.0"));
 	CU_ASSERT(!st.has_mail);
 	CU_ASSERT_EQUAL(st.pending_verb, -1);
+	cmd_state_free(&st);
+}
+
+/* After HELO no service extension is in effect (RFC 5321 4.1.1.1). */
+static void
+test_mail_params_helo(void)
+{
+	setup(1000, 100);
+	run("HELO client.example");
+	CU_ASSERT_EQUAL(r.code, 250);
+	run("MAIL FROM:<a@b.c> SIZE=100");
+	CU_ASSERT(is(555, "5.5.4"));
+	run("MAIL FROM:<a@b.c> BODY=8BITMIME");
+	CU_ASSERT(is(555, "5.5.4"));
+	run("MAIL FROM:<a@b.c> BODY=7BIT");
+	CU_ASSERT(is(555, "5.5.4"));
+	CU_ASSERT(!st.has_mail);
+	CU_ASSERT_EQUAL(st.pending_verb, -1);
+	mail_ok("MAIL FROM:<a@b.c>");
+	CU_ASSERT_EQUAL(st.size_hint, 0);
+	CU_ASSERT_EQUAL(st.body_8bit, 0);
+	cmd_state_free(&st);
+}
+
+static int
+local_domain(const void *arg, const char *domain)
+{
+	CU_ASSERT_PTR_EQUAL(arg, &st);
+	return strcasecmp(domain, "example.test") == 0;
+}
+
+/* One RCPT for the transaction; 250 with no policy query. */
+static void
+rcpt_dup(const char *line, size_t nrcpt)
+{
+	run(line);
+	CU_ASSERT(is(250, "2.1.5"));
+	CU_ASSERT_EQUAL(r.action, CMD_REPLY);
+	CU_ASSERT_EQUAL(st.nrcpt, nrcpt);
+}
+
+/*
+ * A recipient given twice is recorded once: domains compare without
+ * case, local parts too in our domains (mailbox names are lower-cased)
+ * but not elsewhere.
+ */
+static void
+test_duplicate_rcpt(void)
+{
+	setup(0, 100);
+	st.p.local_domain = local_domain;
+	st.p.local_arg = &st;
+	helo_ehlo();
+	mail_ok("MAIL FROM:<a@example.org>");
+	rcpt_ok("RCPT TO:<dup@example.test>");
+	rcpt_dup("RCPT TO:<dup@example.test>", 1);
+	rcpt_dup("RCPT TO:<DUP@Example.Test>", 1);
+	rcpt_dup("RCPT TO:<@relay.example:Dup@EXAMPLE.test>", 1);
+	rcpt_ok("RCPT TO:<User@remote.example>");
+	rcpt_dup("RCPT TO:<User@REMOTE.Example>", 2);
+	rcpt_ok("RCPT TO:<user@remote.example>");
+	CU_ASSERT_EQUAL(st.nrcpt, 3);
+	rcpt_ok("RCPT TO:<dup@other.example>");
+	rcpt_ok("RCPT TO:<Postmaster>");
+	rcpt_dup("RCPT TO:<postmaster>", 5);
+	CU_ASSERT_STRING_EQUAL(st.rcpt[0], "dup@example.test");
+	CU_ASSERT_STRING_EQUAL(st.rcpt[1], "User@remote.example");
+	CU_ASSERT_STRING_EQUAL(st.rcpt[2], "user@remote.example");
+	cmd_state_free(&st);
+
+	/* Without the callback every domain is remote. */
+	setup(0, 100);
+	helo_ehlo();
+	mail_ok("MAIL FROM:<a@example.org>");
+	rcpt_ok("RCPT TO:<dup@example.test>");
+	rcpt_dup("RCPT TO:<dup@EXAMPLE.TEST>", 1);
+	rcpt_ok("RCPT TO:<Dup@example.test>");
+	CU_ASSERT_EQUAL(st.nrcpt, 2);
+	/* A new transaction starts afresh. */
+	run("RSET");
+	mail_ok("MAIL FROM:<a@example.org>");
+	rcpt_ok("RCPT TO:<dup@example.test>");
+	CU_ASSERT_EQUAL(st.nrcpt, 1);
+	cmd_state_free(&st);
+
+	/* A repeat counts once toward the recipient limit. */
+	setup(0, 2);
+	helo_ehlo();
+	mail_ok("MAIL FROM:<a@example.org>");
+	rcpt_ok("RCPT TO:<r1@example.test>");
+	rcpt_ok("RCPT TO:<r2@example.test>");
+	rcpt_dup("RCPT TO:<r1@example.test>", 2);
+	run("RCPT TO:<r3@example.test>");
+	CU_ASSERT(is(452, "4.5.3"));
+	CU_ASSERT_EQUAL(st.nrcpt, 2);
 	cmd_state_free(&st);
 }
 
@@ -318,8 +448,9 @@ test_simple_verbs(void)
 	CU_ASSERT(is(250, "2.0.0"));
 	run("RSET now");
 	CU_ASSERT(is(501, "5.5.4"));
+	/* Nothing was checked: no "destination address valid" code. */
 	run("VRFY someone");
-	CU_ASSERT(is(252, "2.1.5"));
+	CU_ASSERT(is(252, "2.0.0"));
 	run("VRFY");
 	CU_ASSERT(is(501, "5.5.4"));
 	run("HELP");
@@ -439,6 +570,8 @@ static CU_TestInfo tests[] = {
 	{ "MAIL, RCPT, DATA with the policy", test_mail_rcpt_data },
 	{ "null sender", test_null_sender_and_postmaster },
 	{ "MAIL parameters", test_mail_params },
+	{ "MAIL parameters after HELO 555 5.5.4", test_mail_params_helo },
+	{ "duplicate recipients recorded once", test_duplicate_rcpt },
 	{ "path errors", test_path_errors },
 	{ "recipient limit", test_rcpt_limit },
 	{ "policy refusal text", test_policy_refusal_text },

@@ -10,6 +10,10 @@
 
 #include "unit.h"
 
+/* The binaries' default path follows ./configure --sysconfdir. */
+#undef CONFIG_SYSCONF
+#define CONFIG_SYSCONF	"/opt/bulwark-test/etc"
+
 #include "util/config.h"
 
 /* Parse text that must be good. */
@@ -76,7 +80,7 @@ test_defaults(void)
 	CU_ASSERT_EQUAL(cfg->connection_limit, 1000);
 	CU_ASSERT_EQUAL(cfg->bare_lf, BARE_LF_REJECT);
 	CU_ASSERT_EQUAL(cfg->smtpd_timeout, 300);
-	CU_ASSERT_EQUAL(cfg->smtpd_data_timeout, 180);
+	CU_ASSERT_EQUAL(cfg->smtpd_data_timeout, 300);
 	CU_ASSERT_EQUAL(cfg->policy_timeout, 10);
 	CU_ASSERT_EQUAL(cfg->segment_size, 64 * 1024 * 1024);
 	CU_ASSERT_EQUAL(cfg->queue_lifetime, 5 * 86400);
@@ -168,9 +172,9 @@ test_size_suffixes(void)
 		const char	*text;
 		int64_t		 want;
 	} cases[] = {
-		{ "segment_size = 65536\n", 65536 },
-		{ "segment_size = 64k\n", 64 * 1024 },
-		{ "segment_size = 64K\n", 64 * 1024 },
+		{ "segment_size = 1048576\n", 1048576 },
+		{ "segment_size = 1024k\n", 1024 * 1024 },
+		{ "segment_size = 1024K\n", 1024 * 1024 },
 		{ "segment_size = 5m\n", 5 * 1024 * 1024 },
 		{ "segment_size = 5M\n", 5 * 1024 * 1024 },
 		{ "segment_size = 1g\n", 1024 * 1024 * 1024 },
@@ -254,15 +258,15 @@ test_bounds(void)
 	    "t.conf:1: line_length_limit: 999 bytes is below the minimum "
 	    "of 1000 bytes\n");
 	cfg = good("line_length_limit = 1000\nrecipient_limit = 100\n"
-	    "segment_size = 64k\n");
+	    "segment_size = 1m\n");
 	CU_ASSERT_EQUAL(cfg->line_length_limit, 1000);
 	CU_ASSERT_EQUAL(cfg->recipient_limit, 100);
 	config_free(cfg);
 	bad_one("recipient_limit = 99\n",
 	    "t.conf:1: recipient_limit: 99 is below the minimum of 100\n");
-	bad_one("segment_size = 65535\n",
-	    "t.conf:1: segment_size: 65535 bytes is below the minimum of "
-	    "65536 bytes\n");
+	bad_one("segment_size = 1048575\n",
+	    "t.conf:1: segment_size: 1048575 bytes is below the minimum of "
+	    "1048576 bytes\n");
 	bad_one("policy_timeout = 2h\n",
 	    "t.conf:1: policy_timeout: 7200 seconds is above the maximum "
 	    "of 3600 seconds\n");
@@ -445,10 +449,156 @@ test_paths(void)
 	    "t.conf:1: queue_directory: longer than 91 bytes, too long for "
 	    "the sockets under it\n");
 	/* Text is never expanded. */
-	cfg = good("alias_maps = hash:$config_directory/aliases\n");
-	CU_ASSERT_STRING_EQUAL(cfg->alias_maps,
-	    "hash:$config_directory/aliases");
+	cfg = good("trusted_users = $mail_owner\n");
+	CU_ASSERT_STRING_EQUAL(cfg->trusted_users, "$mail_owner");
 	config_free(cfg);
+}
+
+static void
+test_sysconfdir(void)
+{
+	CU_ASSERT_STRING_EQUAL(CONFIG_DEFAULT_PATH,
+	    "/opt/bulwark-test/etc/bulwark.conf");
+}
+
+/* What the policy process and the agents would refuse is refused here. */
+static void
+test_table_specs(void)
+{
+	struct config *cfg;
+
+	cfg = good("alias_maps =\nsmtpd_client_access =\n");
+	CU_ASSERT_STRING_EQUAL(cfg->alias_maps, "");
+	config_free(cfg);
+	cfg = good("alias_maps = hash:/etc/aliases\n"
+	    "smtpd_client_access = cidr:/etc/bulwark/access\n");
+	CU_ASSERT_STRING_EQUAL(cfg->smtpd_client_access,
+	    "cidr:/etc/bulwark/access");
+	config_free(cfg);
+
+	bad_one("alias_maps = foo:bar\n", "t.conf:1: alias_maps: "
+	    "\"foo:bar\": only a hash: table is supported, as "
+	    "hash:/path/to/file\n");
+	bad_one("\nalias_maps = /etc/aliases\n", "t.conf:2: alias_maps: "
+	    "\"/etc/aliases\": only a hash: table is supported, as "
+	    "hash:/path/to/file\n");
+	bad_one("alias_maps = hash:relative\n", "t.conf:1: alias_maps: "
+	    "\"hash:relative\": the file must be an absolute path\n");
+	bad_one("alias_maps = hash:$config_directory/aliases\n",
+	    "t.conf:1: alias_maps: \"hash:$config_directory/aliases\": the "
+	    "file must be an absolute path\n");
+	bad_one("alias_maps = hash:/a, hash:/b\n", "t.conf:1: alias_maps: "
+	    "\"hash:/a, hash:/b\": only one table is supported\n");
+	bad_one("smtpd_client_access = hash:/etc/access\n",
+	    "t.conf:1: smtpd_client_access: \"hash:/etc/access\": only a "
+	    "cidr: table is supported, as cidr:/path/to/file\n");
+	bad_one("smtpd_client_access = cidr:access\n",
+	    "t.conf:1: smtpd_client_access: \"cidr:access\": the file must "
+	    "be an absolute path\n");
+}
+
+static void
+test_relayhost_mynetworks(void)
+{
+	struct config *cfg;
+
+	cfg = good("relayhost = [IPv6:2001:db8::1]:2526\n"
+	    "mynetworks = 10.0.0.0/8 [2001:db8::]/32, 192.0.2.7\n");
+	config_free(cfg);
+	cfg = good("relayhost = 192.0.2.1\nmynetworks =\n");
+	config_free(cfg);
+
+	bad_one("\nrelayhost = mail.example.org\n", "t.conf:2: relayhost: "
+	    "\"mail.example.org\" is not an address literal such as "
+	    "[192.0.2.1]:25\n");
+	bad_one("relayhost = [192.0.2.1]:0\n", "t.conf:1: relayhost: "
+	    "\"[192.0.2.1]:0\" is not an address literal such as "
+	    "[192.0.2.1]:25\n");
+	bad_one("hop_limit = 3\nmynetworks = 10.0.0.1/33\n",
+	    "t.conf:2: mynetworks: bad prefix length in \"10.0.0.1/33\" "
+	    "(0 to 32)\n");
+}
+
+static void
+test_domain_names(void)
+{
+	struct config *cfg;
+	char *errs;
+
+	cfg = good("myhostname = Mail-1.Example.ORG\n"
+	    "mydestination = localhost, xn--bcher-kva.example, 1.test\n"
+	    "relay_domains = a.test\n");
+	CU_ASSERT_EQUAL(cfg->nlocal_domains, 3);
+	config_free(cfg);
+
+	bad_one("mydestination = localhost, bad..domain\n",
+	    "t.conf:1: mydestination: \"bad..domain\" is not a domain "
+	    "name\n");
+	bad_one("relay_domains = -a.test\n",
+	    "t.conf:1: relay_domains: \"-a.test\" is not a domain name\n");
+	bad_one("relay_domains = a-.test\n",
+	    "t.conf:1: relay_domains: \"a-.test\" is not a domain name\n");
+	bad_one("relay_domains = under_score.test\n",
+	    "t.conf:1: relay_domains: \"under_score.test\" is not a domain "
+	    "name\n");
+	bad_one("mydestination = .\n",
+	    "t.conf:1: mydestination: \".\" is not a domain name\n");
+	bad_one("relay_domains = [192.0.2.1]\n",
+	    "t.conf:1: relay_domains: \"[192.0.2.1]\" is not a domain "
+	    "name\n");
+	/* A label of 64 octets is one too many. */
+	bad_one("relay_domains = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaa.test\n",
+	    "t.conf:1: relay_domains: \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaa.test\" is not a domain name\n");
+	cfg = good("relay_domains = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaa.test\n");
+	config_free(cfg);
+
+	/* myhostname: the default mydestination is built from it. */
+	errs = bad("myhostname = bad..host\n");
+	CU_ASSERT_PTR_NOT_NULL(strstr(errs, "t.conf:1: myhostname: "
+	    "\"bad..host\" is not a domain name\n"));
+	free(errs);
+	bad_one("myhostname = mail.example.org\nmydestination = x\n"
+	    "myorigin = a b\n",
+	    "t.conf:3: myorigin: \"a b\" is not a domain name\n");
+}
+
+static void
+test_myorigin(void)
+{
+	struct config *cfg;
+
+	cfg = good("myhostname = mx.example.org\n");
+	CU_ASSERT_STRING_EQUAL(cfg->myorigin, "mx.example.org");
+	config_free(cfg);
+	cfg = good("myhostname = mx.example.org\nmyorigin = Example.ORG\n");
+	CU_ASSERT_STRING_EQUAL(cfg->myorigin, "Example.ORG");
+	CU_ASSERT_STRING_EQUAL(cfg->myhostname, "mx.example.org");
+	config_free(cfg);
+}
+
+/* Checks made after the whole file is read know each key's line. */
+static void
+test_key_lines(void)
+{
+	struct config *cfg = good("# c\nhop_limit = 3\n\nrelayhost =\n"
+	    "  [192.0.2.1]:25\n");
+	char where[256];
+
+	CU_ASSERT_EQUAL(config_key_line(cfg, "hop_limit"), 2);
+	CU_ASSERT_EQUAL(config_key_line(cfg, "relayhost"), 4);
+	CU_ASSERT_EQUAL(config_key_line(cfg, "mynetworks"), 0);
+	CU_ASSERT_EQUAL(config_key_line(cfg, "no_such_key"), 0);
+	config_where(cfg, "relayhost", where, sizeof(where));
+	CU_ASSERT_STRING_EQUAL(where, "t.conf:4");
+	config_where(cfg, "mynetworks", where, sizeof(where));
+	CU_ASSERT_STRING_EQUAL(where, "t.conf");
+	config_free(cfg);
+
+	bad_one("inet_interfaces = 127.0.0.1:25 127.0.0.1:25\n",
+	    "t.conf:1: inet_interfaces: 127.0.0.1:25 is listed twice\n");
 }
 
 /* config_dump's output parses back to the same values. */
@@ -539,7 +689,7 @@ test_reference_file(void)
 	}
 	cfg = good(text);
 	def = good("");
-	CU_ASSERT_EQUAL(nkeys, 33);
+	CU_ASSERT_EQUAL(nkeys, 34);
 	CU_ASSERT_STRING_EQUAL(cfg->queue_directory, def->queue_directory);
 	CU_ASSERT_STRING_EQUAL(cfg->mynetworks, def->mynetworks);
 	CU_ASSERT_STRING_EQUAL(cfg->inet_interfaces, def->inet_interfaces);
@@ -550,6 +700,7 @@ test_reference_file(void)
 	CU_ASSERT_EQUAL(cfg->smtp_data_done_timeout,
 	    def->smtp_data_done_timeout);
 	CU_ASSERT_EQUAL(cfg->bare_lf, def->bare_lf);
+	CU_ASSERT_EQUAL(cfg->smtpd_data_timeout, def->smtpd_data_timeout);
 	config_free(def);
 	config_free(cfg);
 	free(text);
@@ -573,6 +724,12 @@ static CU_TestInfo tests[] = {
 	{ "dump round trip", test_dump_round_trip },
 	{ "read file errors", test_read_file_errors },
 	{ "reference file", test_reference_file },
+	{ "default path from sysconfdir", test_sysconfdir },
+	{ "table settings", test_table_specs },
+	{ "relayhost and mynetworks", test_relayhost_mynetworks },
+	{ "domain names", test_domain_names },
+	{ "myorigin", test_myorigin },
+	{ "key lines", test_key_lines },
 	CU_TEST_INFO_NULL
 };
 

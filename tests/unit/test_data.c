@@ -33,7 +33,7 @@ struct run {
 
 static struct run r1, r2;
 
-static const struct data_limits deflim = { 0, 0, 100, 0 };
+static const struct data_limits deflim = { 0, 0, 100, 0, 0 };
 
 static uint32_t rng_state = 4711;
 
@@ -280,6 +280,53 @@ test_bare_lf(void)
 	CU_ASSERT_EQUAL(r2.hdr_off, strlen("Subject: bare\r\n"));
 }
 
+/*
+ * Local submission: a CR not followed by LF is line text, as in cron
+ * output with progress meters; it ends neither a line nor the data.
+ */
+static void
+test_cr_text(void)
+{
+	static const char msg[] = "Subject: cron\r\n\r\n"
+	    "10% [=>]\r 50% [==>]\r100%\r\n"
+	    "x\r.\r\n..\rdot\r\n.\ry\r\nz\r\r\n.\r\n";
+	static const char want[] = "Subject: cron\r\n\r\n"
+	    "10% [=>]\r 50% [==>]\r100%\r\n"
+	    "x\r.\r\n.\rdot\r\n\ry\r\nz\r\r\n";
+	static const char endings[] = "Subject: e\r\n\r\nbefore\r.\r"
+	    "after\r.\r\nmore\r\n.\rlast\r\n.\r\nNEXT";
+	struct data_limits lim = deflim;
+
+	lim.cr_text = 1;
+	feed_str(&r1, &lim, msg);
+	CU_ASSERT(r1.done);
+	CU_ASSERT_EQUAL(r1.used, strlen(msg));
+	CU_ASSERT_EQUAL(r1.flags, 0);
+	CU_ASSERT(!r1.bare);
+	CU_ASSERT(out_is(&r1, want, strlen(want)));
+	CU_ASSERT_PTR_NULL(refusal_of(&lim, msg, strlen(msg)));
+	feed(&r2, &lim, msg, strlen(msg), 1, 0);
+	same_runs(&r1, &r2);
+
+	/* No CR ending ends the data: only the real CRLF.CRLF does. */
+	feed_str(&r1, &lim, endings);
+	CU_ASSERT(r1.done);
+	CU_ASSERT_EQUAL(r1.used, strlen(endings) - 4);
+	CU_ASSERT(OUT_IS(&r1, "Subject: e\r\n\r\nbefore\r.\rafter\r.\r\n"
+	    "more\r\n\rlast\r\n"));
+	CU_ASSERT_EQUAL(r1.flags, 0);
+
+	/* A bare LF is still a bare line ending. */
+	feed_str(&r1, &lim, "Subject: lf\r\n\r\na\nb\r\n.\r\n");
+	CU_ASSERT_EQUAL(r1.flags, DATA_F_BARE);
+
+	/* Network sessions keep the rule: the same message is refused. */
+	feed_str(&r1, &deflim, msg);
+	CU_ASSERT(r1.done);
+	CU_ASSERT_EQUAL(r1.flags, DATA_F_BARE);
+	CU_ASSERT_PTR_NOT_NULL(refusal_of(&deflim, msg, strlen(msg)));
+}
+
 static void
 test_nul(void)
 {
@@ -448,13 +495,14 @@ static void
 test_split_invariance(void)
 {
 	static unsigned char buf[8192];
-	struct data_limits lim = { 3000, 40, 2, 0 };
+	struct data_limits lim = { 3000, 40, 2, 0, 0 };
 	size_t len;
 	int i;
 
 	for (i = 0; i < 400; i++) {
 		len = random_message(buf, sizeof(buf));
 		lim.normalize = i & 1;
+		lim.cr_text = (i >> 1) & 1;
 		feed(&r1, &lim, buf, len, 0, 0);
 		feed(&r2, &lim, buf, len, 1, 0);
 		same_runs(&r1, &r2);
@@ -510,6 +558,7 @@ static CU_TestInfo tests[] = {
 	{ "dot-stuffing undone", test_dot_stuffing },
 	{ "seven endings that are no end", test_bad_endings },
 	{ "bare LF flagged or normalised", test_bare_lf },
+	{ "bare CR is text for local submission", test_cr_text },
 	{ "NUL flagged", test_nul },
 	{ "long lines against line_limit", test_long_lines },
 	{ "size limit", test_size_limit },

@@ -133,18 +133,59 @@ test_load_bad(void)
 	struct config *cfg;
 	char *text = NULL, *errs = NULL;
 
+	char want[1024], *path;
+
 	make_tmpdir();
-	cfg = master_load_config(write_conf("relayhost = mail.example.org\n"
-	    "mail_owner = no-such-user-bulwark\n"
-	    "smtpd_client_access = cidr:/nonexistent/access\n"),
-	    1, &text, &errs);
+	path = write_conf("mail_owner = no-such-user-bulwark\n"
+	    "smtpd_client_access = cidr:/nonexistent/access\n");
+	cfg = master_load_config(path, 1, &text, &errs);
 	CU_ASSERT(cfg == NULL);
 	CU_ASSERT(text == NULL);
 	CU_ASSERT_FATAL(errs != NULL);
-	/* Every problem is reported, not only the first. */
-	CU_ASSERT(strstr(errs, "relayhost") != NULL);
-	CU_ASSERT(strstr(errs, "no-such-user-bulwark") != NULL);
-	CU_ASSERT(strstr(errs, "smtpd_client_access") != NULL);
+	/* Every problem is reported, not only the first, with its line. */
+	snprintf(want, sizeof(want), "%s:5: mail_owner: no such user: "
+	    "no-such-user-bulwark", path);
+	CU_ASSERT(strstr(errs, want) != NULL);
+	snprintf(want, sizeof(want), "%s:6: smtpd_client_access: "
+	    "/nonexistent/access: ", path);
+	CU_ASSERT(strstr(errs, want) != NULL);
+	free(errs);
+
+	/* What the parser refuses also stops the load, with its line. */
+	errs = NULL;
+	path = write_conf("relayhost = mail.example.org\n");
+	CU_ASSERT(master_load_config(path, 0, &text, &errs) == NULL);
+	CU_ASSERT_FATAL(errs != NULL);
+	snprintf(want, sizeof(want), "%s:5: relayhost: ", path);
+	CU_ASSERT(strstr(errs, want) != NULL);
+	free(errs);
+	rm_tmpdir();
+}
+
+/* A bad access table line: both the config line and the table line. */
+static void
+test_load_access_values(void)
+{
+	struct config *cfg;
+	char *text = NULL, *errs = NULL, *path, want[1024], access[512];
+	FILE *f;
+
+	make_tmpdir();
+	snprintf(access, sizeof(access), "%s/access", tmpdir);
+	CU_ASSERT_FATAL((f = fopen(access, "w")) != NULL);
+	fprintf(f, "192.0.2.0/24 REJECT go away\n10.0.0.0/8 BOGUS\n");
+	fclose(f);
+	snprintf(want, sizeof(want), "hop_limit = 5\n"
+	    "smtpd_client_access = cidr:%s\n", access);
+	path = write_conf(want);
+	cfg = master_load_config(path, 0, &text, &errs);
+	CU_ASSERT(cfg == NULL);
+	CU_ASSERT_FATAL(errs != NULL);
+	snprintf(want, sizeof(want), "%s:6: smtpd_client_access: %s:2: "
+	    "unknown action", path, access);
+	CU_ASSERT(strstr(errs, want) != NULL);
+	if (strstr(errs, want) == NULL)
+		fprintf(stderr, "\nwant: %s\ngot: %s\n", want, errs);
 	free(errs);
 	rm_tmpdir();
 }
@@ -165,6 +206,41 @@ test_load_spool_unreachable(void)
 	cfg = master_load_config(path, 0, &text, &errs);
 	CU_ASSERT(cfg == NULL);
 	CU_ASSERT(errs != NULL && strstr(errs, "cannot be created") != NULL);
+	CU_ASSERT(errs != NULL && strstr(errs, "bulwark.conf:1: "
+	    "queue_directory: ") != NULL);
+	free(errs);
+	rm_tmpdir();
+}
+
+/* No database yet is fine; one that does not open stops the start. */
+static void
+test_load_alias_db(void)
+{
+	struct config *cfg;
+	char *text = NULL, *errs = NULL, path[512], want[1024];
+	FILE *f;
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/bulwark.conf", tmpdir);
+	CU_ASSERT_FATAL((f = fopen(path, "w")) != NULL);
+	fprintf(f, "queue_directory = %s\n\nalias_maps = hash:%s/aliases\n",
+	    tmpdir, tmpdir);
+	fclose(f);
+	cfg = master_load_config(path, 0, &text, &errs);
+	CU_ASSERT_FATAL(cfg != NULL);
+	config_free(cfg);
+	free(text);
+
+	snprintf(want, sizeof(want), "%s/aliases.db", tmpdir);
+	CU_ASSERT_FATAL((f = fopen(want, "w")) != NULL);
+	fprintf(f, "not a database\n");
+	fclose(f);
+	cfg = master_load_config(path, 0, &text, &errs);
+	CU_ASSERT(cfg == NULL);
+	CU_ASSERT_FATAL(errs != NULL);
+	snprintf(want, sizeof(want), "%s:3: alias_maps: %s/aliases.db: ",
+	    path, tmpdir);
+	CU_ASSERT(strstr(errs, want) != NULL);
 	free(errs);
 	rm_tmpdir();
 }
@@ -210,7 +286,7 @@ test_spool_and_lock(void)
 	CU_ASSERT(mode_of("empty") == 0555);
 	CU_ASSERT(mode_of("public") == 0755);
 	CU_ASSERT(mode_of("private") == 0700);
-	CU_ASSERT(mode_of("maildrop") == 01730);
+	CU_ASSERT(mode_of("maildrop") == 01770);
 	CU_ASSERT(mode_of("pid") == 0755);
 	CU_ASSERT(strstr(m.control_path, "/private/control") != NULL);
 
@@ -306,6 +382,8 @@ static CU_TestInfo tests[] = {
 	{ "error lines accumulate", test_errf },
 	{ "a good configuration loads", test_load_good },
 	{ "every check reports", test_load_bad },
+	{ "access table values", test_load_access_values },
+	{ "alias database", test_load_alias_db },
 	{ "unreachable spool refused", test_load_spool_unreachable },
 	{ "spool layout and pid lock", test_spool_and_lock },
 	{ "unix listening sockets", test_unix_socket },

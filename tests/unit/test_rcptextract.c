@@ -72,6 +72,55 @@ test_header(void)
 }
 
 /*
+ * A resent message goes to its Resent-To:, Resent-Cc: and Resent-Bcc:
+ * recipients, not to the original To:, Cc: and Bcc:, and Resent-Bcc:
+ * is removed like Bcc: (RFC 5322 section 3.6.6; sendmail and Postfix).
+ */
+static void
+test_resent(void)
+{
+	const char msg[] = "To: first@example.test\r\n"
+	    "Cc: copy@example.test\r\n"
+	    "Resent-From: fwd@example.test\r\n"
+	    "resent-to: again@example.test\r\n"
+	    "Resent-Cc: c2@example.test\r\n"
+	    "Resent-Bcc: b2@example.test\r\n"
+	    "Bcc: old@example.test\r\n"
+	    "\r\n";
+	const char plain[] = "To: a@example.test\r\n"
+	    "Resent-From: fwd@example.test\r\n"
+	    "Resent-Date: Thu, 1 Jan 2015 00:00:00 +0000\r\n\r\n";
+	struct rcptx_list l = { NULL, 0, 0 };
+	char buf[sizeof(msg)], err[256];
+	size_t n;
+
+	CU_ASSERT_EQUAL(rcptx_has_resent(msg, sizeof(msg) - 1), 1);
+	CU_ASSERT_EQUAL(rcptx_extract(msg, sizeof(msg) - 1, &l, err,
+	    sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(l.n, 3);
+	CU_ASSERT_STRING_EQUAL(l.v[0], "again@example.test");
+	CU_ASSERT_STRING_EQUAL(l.v[1], "c2@example.test");
+	CU_ASSERT_STRING_EQUAL(l.v[2], "b2@example.test");
+	rcptx_list_free(&l);
+
+	memcpy(buf, msg, sizeof(msg));
+	n = rcptx_strip_bcc(buf, sizeof(msg) - 1);
+	buf[n] = '\0';
+	CU_ASSERT_PTR_NULL(strstr(buf, "b2@"));
+	CU_ASSERT_PTR_NULL(strstr(buf, "old@"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "resent-to: again@"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "Resent-Cc: c2@"));
+
+	/* Other Resent- fields alone do not switch. */
+	CU_ASSERT_EQUAL(rcptx_has_resent(plain, sizeof(plain) - 1), 0);
+	CU_ASSERT_EQUAL(rcptx_extract(plain, sizeof(plain) - 1, &l, err,
+	    sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(l.n, 1);
+	CU_ASSERT_STRING_EQUAL(l.v[0], "a@example.test");
+	rcptx_list_free(&l);
+}
+
+/*
  * A bare CR or LF (or a NUL) inside a quoted string or domain literal
  * is no RFC 5322 text: the member is malformed, and no address holding
  * a line break may come back.  Found by fuzz_rcptextract.
@@ -113,6 +162,7 @@ test_line_break_in_quotes(void)
 static CU_TestInfo tests[] = {
 	{ "address lists", test_lists },
 	{ "header section, extract, strip Bcc", test_header },
+	{ "Resent- recipients", test_resent },
 	{ "line break inside quotes", test_line_break_in_quotes },
 	CU_TEST_INFO_NULL
 };

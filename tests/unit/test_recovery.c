@@ -674,14 +674,193 @@ test_corrupt_tail_not_last(void)
 	CU_ASSERT(pwrite(fd, junk, sizeof(junk), SEG_SIZE - 64) == 64);
 	close(fd);
 	recover(&r);
-	/* Counted from the end of the last record to the last junk byte. */
-	CU_ASSERT(r.corrupt_tail >= 64);
-	CU_ASSERT(r.corrupt_tail < SEG_SIZE);
+	/*
+	 * The next segment's SEGMENT record names this one's length: what
+	 * lies past it is dropped and cut, and nothing before it is lost.
+	 */
+	CU_ASSERT(r.untrusted >= 64);
+	CU_ASSERT_EQUAL(r.corrupt_tail, 0);
 	CU_ASSERT_EQUAL(r.torn_bytes, 0);
 	CU_ASSERT_EQUAL(r.lost, 0);
-	/* Not the last segment: nothing is cut there. */
-	CU_ASSERT_EQUAL(file_size(d->seg), before);
+	CU_ASSERT(file_size(d->seg) < before);
+	CU_ASSERT(find_live(&r, 2) != NULL);
 	recovery_free(&r);
+	teardown();
+}
+
+/*
+ * A failed sync cuts the segment back, but the cut may never reach the
+ * disk: the records of the failed batch are still there after a crash.
+ * The next segment's SEGMENT record says where the trusted part ends,
+ * so the message that got a 4xx does not come back.
+ */
+static void
+test_untrusted_after_failed_sync(void)
+{
+	unsigned char buf[10000];
+	struct recovery r;
+	const struct done *bc, *bd[2];
+	struct rec_buf b = { 0 };
+	char name[SEG_NAME_LEN + 1];
+	uint64_t size = 0;
+	uint32_t i;
+	size_t len, k;
+	int fd;
+
+	setup(1024 * 1024);
+	put_message(1, 2);
+	wait_idle();
+	put_data(2, 2, &size);
+	wait_idle();
+	iothread_inject(T.io, 0, EIO);
+	put_commit(2, 2, size, 1);
+	wait_idle();
+	put_message(3, 1);
+	wait_idle();
+	iothread_stop(T.io);
+	T.io = NULL;
+	bc = find_done(REC_COMMIT, 2);
+	CU_ASSERT_FATAL(bc != NULL && bc->error == EIO);
+	for (i = 0, k = 0; k < T.ndone && i < 2; k++)
+		if (T.done[k].kind == IO_APPEND &&
+		    T.done[k].type == REC_DATA && T.done[k].qid == 2)
+			bd[i++] = &T.done[k];
+	CU_ASSERT_FATAL(i == 2);
+
+	/* Put message 2's records back, as if the cut had been lost. */
+	seg_name(bc->seg, name);
+	fd = openat(T.dirfd, name, O_RDWR);
+	CU_ASSERT_FATAL(fd >= 0);
+	for (i = 0; i < 2; i++) {
+		unsigned char *p;
+		struct rec_buf d = { 0 };
+
+		len = content(2, i, buf);
+		rec_data_encode(&d, i, buf, len);
+		rec_encode(&b, REC_DATA, bd[i]->seq, 2, d.p, d.len);
+		rec_buf_free(&d);
+		p = b.p;
+		CU_ASSERT(pwrite(fd, p, b.len, (off_t)bd[i]->off) ==
+		    (ssize_t)b.len);
+		rec_buf_free(&b);
+	}
+	{
+		struct rec_rcpt rc = { "a@example.test", 0 };
+		struct rec_commit c = { 2, size, 1700000002, 1000, 0,
+		    "sender@example.test", "127.0.0.1", "localhost",
+		    "client", 1, &rc };
+		struct rec_buf cb = { 0 };
+
+		CU_ASSERT(rec_commit_encode(&cb, &c) == 0);
+		rec_encode(&b, REC_COMMIT, bc->seq, 2, cb.p, cb.len);
+		rec_buf_free(&cb);
+		CU_ASSERT(pwrite(fd, b.p, b.len, (off_t)bc->off) ==
+		    (ssize_t)b.len);
+		rec_buf_free(&b);
+	}
+	close(fd);
+
+	recover(&r);
+	CU_ASSERT(find_live(&r, 1) != NULL);
+	CU_ASSERT(find_live(&r, 2) == NULL);
+	CU_ASSERT(find_live(&r, 3) != NULL);
+	CU_ASSERT(r.untrusted > 0);
+	CU_ASSERT_EQUAL(r.lost, 0);
+	recovery_free(&r);
+	teardown();
+}
+
+/*
+ * Once everything is delivered and every old segment freed, the log still
+ * holds the segment made at start: sequence numbers and the queue id
+ * floor survive any number of restarts.
+ */
+static void
+test_log_never_empty(void)
+{
+	struct recovery r;
+	struct io_params p;
+	struct io_req *q;
+	uint64_t *nums, first_seq;
+	size_t n, i;
+	int round;
+
+	setup(SEG_SIZE);
+	iothread_note_qid(T.io, 5000);
+	put_message(5000, 1);
+	put_done(5000);
+	wait_idle();
+	iothread_stop(T.io);
+	T.io = NULL;
+	first_seq = 0;
+	for (round = 0; round < 3; round++) {
+		recover(&r);
+		CU_ASSERT(r.max_qid >= 5000);
+		CU_ASSERT(r.last_seq > first_seq);
+		first_seq = r.last_seq;
+		memset(&p, 0, sizeof(p));
+		p.dirfd = T.dirfd;
+		p.next_seq = r.last_seq + 1;
+		p.next_seg = r.last_seg + 1;
+		p.segment_size = SEG_SIZE;
+		p.qid_floor = r.max_qid;
+		p.segs = r.segs;
+		p.seglens = r.seglens;
+		p.nsegs = r.nsegs;
+		T.io = iothread_start(T.base, &p, on_done, NULL);
+		/* Free every segment recovery found, as the store does. */
+		for (i = 0; i < r.nsegs; i++) {
+			q = io_req_new(IO_UNLINK);
+			q->segno = r.segs[i];
+			iothread_submit(T.io, q);
+		}
+		wait_idle();
+		recovery_free(&r);
+		iothread_stop(T.io);
+		T.io = NULL;
+		CU_ASSERT_FATAL(seg_list(T.dirfd, &nums, &n) == 0);
+		CU_ASSERT(n >= 1);
+		free(nums);
+	}
+	teardown();
+}
+
+/*
+ * A message whose DATA record lands in one segment and whose COMMIT, after
+ * a rotation caused by another message, lands in the next: when the
+ * commit comes back synced, the DATA record must be durable too (the
+ * rotation synced it).  This is what the test builds check before a 250.
+ */
+static void
+test_rotation_syncs_data(void)
+{
+	unsigned char buf[10000];
+	struct rec_buf b = { 0 };
+	const struct done *d1, *c1;
+	uint64_t size1 = 0, size2;
+	size_t len;
+
+	setup(SEG_SIZE);
+	/* Message 1's content, written but not synced. */
+	len = content(1, 0, buf);
+	rec_data_encode(&b, 0, buf, len);
+	append(REC_DATA, 1, &b, 0);
+	size1 = len;
+	wait_idle();
+	/* Others fill the segment until it turns over. */
+	put_data(2, 6, &size2);
+	wait_idle();
+	put_commit(1, 1, size1, 1);
+	wait_idle();
+	d1 = find_done(REC_DATA, 1);
+	c1 = find_done(REC_COMMIT, 1);
+	CU_ASSERT_FATAL(d1 != NULL && c1 != NULL && c1->error == 0);
+	CU_ASSERT(c1->seg > d1->seg);
+	CU_ASSERT(iothread_durable(T.io, d1->seg,
+	    d1->off + REC_HDR_SIZE + len + REC_DATA_PREFIX));
+	CU_ASSERT(iothread_durable(T.io, c1->seg, c1->off + REC_HDR_SIZE));
+	/* Nothing is durable past what was written. */
+	CU_ASSERT(!iothread_durable(T.io, c1->seg, SEG_SIZE + 1));
 	teardown();
 }
 
@@ -695,6 +874,11 @@ static CU_TestInfo tests[] = {
 	{ "record too big for a segment", test_too_big },
 	{ "unlink refuses the current segment", test_unlink },
 	{ "corrupt tail of an earlier segment", test_corrupt_tail_not_last },
+	{ "no return of bytes after a failed sync",
+	    test_untrusted_after_failed_sync },
+	{ "the log is never empty", test_log_never_empty },
+	{ "rotation syncs the data of a later commit",
+	    test_rotation_syncs_data },
 	CU_TEST_INFO_NULL
 };
 
