@@ -41,15 +41,6 @@ fail(struct rcpt_plan *plan, enum deliver_status status, const char *dsn,
 	return -1;
 }
 
-static int
-has_control(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return 1;
-	return 0;
-}
-
 /*
  * Split "local@domain" (at the last '@') into its local part; a domain
  * must be one of ours.  Returns 1 for a local name, 0 for an address in
@@ -181,7 +172,7 @@ local_resolve(const struct config *cfg, const char *dbpath,
 	int rv;
 
 	memset(plan, 0, sizeof(*plan));
-	if (has_control(rcpt))
+	if (addr_has_control(rcpt))
 		return fail(plan, DSTATUS_BOUNCE, "5.1.3",
 		    "bad recipient address syntax");
 	rv = local_part(cfg, rcpt, local, sizeof(local));

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "addr.h"
+
 #include "maildir.h"
 
 int
@@ -56,23 +58,13 @@ maildir_unique_name(char *out, size_t outlen, int64_t sec, long usec,
 	return len;
 }
 
-/* A byte that would end or split a header line. */
-static int
-has_control(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return 1;
-	return 0;
-}
-
 int
 maildir_trace(char *out, size_t outlen, const char *sender,
     const char *rcpt)
 {
 	int len;
 
-	if (has_control(sender) || has_control(rcpt))
+	if (addr_has_control(sender) || addr_has_control(rcpt))
 		return -1;
 	len = snprintf(out, outlen, "Return-Path: <%s>\nDelivered-To: %s\n",
 	    sender, rcpt);

@@ -446,3 +446,12 @@ addr_strerror(enum addr_error e)
 	}
 	return "unknown address error";
 }
+
+int
+addr_has_control(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 1;
+	return 0;
+}

@@ -47,5 +47,7 @@ void		addr_domain_lower(const struct mailaddr *, char *, size_t);
  */
 int		addr_domain_valid(const char *s, size_t len);
 const char	*addr_strerror(enum addr_error);
+/* A control character (below 0x20, or DEL): it could split a line. */
+int		addr_has_control(const char *);
 
 #endif

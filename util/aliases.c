@@ -111,15 +111,6 @@ is_special(const char *t)
 	    strncasecmp(u, ":include:", 9) == 0;
 }
 
-static int
-has_control(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return 1;
-	return 0;
-}
-
 /* Check one target; 0, or -1 with the error noted. */
 static int
 check_target(struct compile *c, size_t line, const char *name,
@@ -133,7 +124,7 @@ check_target(struct compile *c, size_t line, const char *name,
 	}
 	/* Stored as written, so it must be text fit for a log line. */
 	if (is_special(t)) {
-		if (!has_control(t))
+		if (!addr_has_control(t))
 			return 0;
 		cerr(c, line, "alias %s: control character in a target",
 		    name);

@@ -754,26 +754,27 @@ ipc_read_blocking(int fd, const char *peer, struct ipc_hdr *hdr,
 
 /* --- typed getters --------------------------------------------------- */
 
+static int
+take_bytes(struct ipc_reader *rd, void *v, size_t n)
+{
+	if (rd->left < n)
+		return -1;
+	memcpy(v, rd->p, n);
+	rd->p += n;
+	rd->left -= n;
+	return 0;
+}
+
 int
 ipc_take_u32(struct ipc_reader *rd, uint32_t *v)
 {
-	if (rd->left < sizeof(*v))
-		return -1;
-	memcpy(v, rd->p, sizeof(*v));
-	rd->p += sizeof(*v);
-	rd->left -= sizeof(*v);
-	return 0;
+	return take_bytes(rd, v, sizeof(*v));
 }
 
 int
 ipc_take_u64(struct ipc_reader *rd, uint64_t *v)
 {
-	if (rd->left < sizeof(*v))
-		return -1;
-	memcpy(v, rd->p, sizeof(*v));
-	rd->p += sizeof(*v);
-	rd->left -= sizeof(*v);
-	return 0;
+	return take_bytes(rd, v, sizeof(*v));
 }
 
 int

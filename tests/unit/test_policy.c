@@ -219,22 +219,5 @@ static CU_TestInfo tests[] = {
 int
 main(void)
 {
-	CU_SuiteInfo suites[] = {
-		{ "policy", suite_init, suite_clean, NULL, NULL, tests },
-		CU_SUITE_INFO_NULL
-	};
-	unsigned int failed;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 2;
-	if (CU_register_suites(suites) != CUE_SUCCESS) {
-		CU_cleanup_registry();
-		return 2;
-	}
-	CU_basic_set_mode(CU_BRM_NORMAL);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures() +
-	    CU_get_number_of_tests_failed() + CU_get_number_of_suites_failed();
-	CU_cleanup_registry();
-	return failed == 0 ? 0 : 1;
+	return unit_run_fixture("policy", suite_init, suite_clean, tests);
 }

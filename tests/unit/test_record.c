@@ -207,7 +207,8 @@ static void
 test_other_roundtrips(void)
 {
 	struct rec_outcome o = { 7, REC_OUT_DEFERRED, 3, 1700001234,
-	    "4.4.1", "connect to x: refused" }, od;
+	    "4.4.1", "connect to x: refused", "[192.0.2.1]:25",
+	    "451 4.4.1 try later" }, od;
 	struct rec_segment s = { REC_SEGMENT_VERSION, 42, 1 << 20, 77, 41,
 	    5000 }, sd;
 	const unsigned char *content;
@@ -223,6 +224,8 @@ test_other_roundtrips(void)
 	CU_ASSERT_EQUAL(od.next_try, 1700001234);
 	CU_ASSERT_STRING_EQUAL(od.dsn, "4.4.1");
 	CU_ASSERT_STRING_EQUAL(od.reason, "connect to x: refused");
+	CU_ASSERT_STRING_EQUAL(od.remote, "[192.0.2.1]:25");
+	CU_ASSERT_STRING_EQUAL(od.reply, "451 4.4.1 try later");
 	rec_outcome_free(&od);
 	CU_ASSERT_EQUAL(rec_outcome_decode(b.p, b.len - 1, &od), -1);
 	rec_buf_free(&b);

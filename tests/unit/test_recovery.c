@@ -181,7 +181,7 @@ static void
 put_outcome(uint64_t qid, uint32_t rcpt, uint8_t status)
 {
 	struct rec_outcome o = { rcpt, status, 2, 1700009999, "4.4.1",
-	    "no route" };
+	    "no route", NULL, NULL };
 	struct rec_buf b = { 0 };
 
 	rec_outcome_encode(&b, &o);

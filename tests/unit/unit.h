@@ -35,11 +35,17 @@ unit_shared_corpus(void)
 	return NULL;
 }
 
+/*
+ * Run one suite; init and clean (either may be NULL) set up and tear
+ * down what every test of it shares.  A suite whose set-up fails counts
+ * as a failure.
+ */
 static inline int
-unit_run(const char *suite_name, CU_TestInfo *tests)
+unit_run_fixture(const char *suite_name, CU_InitializeFunc init,
+    CU_CleanupFunc clean, CU_TestInfo *tests)
 {
 	CU_SuiteInfo suites[] = {
-		{ suite_name, NULL, NULL, NULL, NULL, tests },
+		{ suite_name, init, clean, NULL, NULL, tests },
 		CU_SUITE_INFO_NULL
 	};
 	unsigned int failed;
@@ -53,9 +59,15 @@ unit_run(const char *suite_name, CU_TestInfo *tests)
 	CU_basic_set_mode(CU_BRM_NORMAL);
 	CU_basic_run_tests();
 	failed = CU_get_number_of_failures() +
-	    CU_get_number_of_tests_failed();
+	    CU_get_number_of_tests_failed() + CU_get_number_of_suites_failed();
 	CU_cleanup_registry();
 	return failed == 0 ? 0 : 1;
+}
+
+static inline int
+unit_run(const char *suite_name, CU_TestInfo *tests)
+{
+	return unit_run_fixture(suite_name, NULL, NULL, tests);
 }
 
 #define UNIT_MAIN(name, tests)			\
