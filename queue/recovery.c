@@ -534,6 +534,9 @@ run_one(struct recovery *r, int dirfd, uint64_t num, int is_last,
 		if (map == MAP_FAILED)
 			goto fail;
 	}
+	/* An empty file maps nothing: scan an empty buffer, not NULL. */
+	if (map == NULL)
+		map = (void *)"";
 	keep = recovery_feed(r, num, map, trusted_len(r, num, map,
 	    (size_t)st.st_size, trusted), is_last);
 	if (map != NULL)

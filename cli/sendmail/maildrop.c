@@ -241,9 +241,9 @@ sm_maildrop(const struct config *cfg, const struct sm_opts *opts,
 	if (w->fd == -1) {
 		save = errno;
 		sm_priv_drop();
-		fprintf(stderr, "%s: the mail system is down and the maildrop "
-		    "%s cannot take the message: %s\n", opts->prog, dir,
-		    strerror(save));
+		fprintf(stderr, "%s: the mail system cannot take the message "
+		    "now and the maildrop %s cannot either: %s\n", opts->prog,
+		    dir, strerror(save));
 		free(w);
 		return EX_TEMPFAIL;
 	}
@@ -271,8 +271,8 @@ sm_maildrop(const struct config *cfg, const struct sm_opts *opts,
 		sm_priv_drop();
 		rc = 0;
 		if (opts->verbose)
-			fprintf(stderr, "%s: the mail system is down; the "
-			    "message was kept in %s\n", opts->prog, final);
+			fprintf(stderr, "%s: the message was kept in %s\n",
+			    opts->prog, final);
 	}
 	free(w);
 	return rc;

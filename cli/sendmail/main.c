@@ -45,10 +45,24 @@ usage(const char *prog, const char *why)
 	fprintf(stderr,
 	    "usage: %s [-tiv] [-f sender] [-F full name] [-C config] "
 	    "[recipient ...]\n"
-	    "       %s -bs | -bp | -bi | -q [-C config]\n"
+	    "       %s -bs | -bp | -bi | -I | -q [-C config]\n"
 	    "       %s -bv [-f sender] [-C config] address ...\n"
-	    "accepted and ignored: -m -oi -odi -odb -oem -oee -om -B type "
-	    "-N dsn -R ret -X file\n", prog, prog, prog);
+	    "accepted and ignored: -m -n -G -U -Am -Ac -odi -odb -oem -oee "
+	    "-om -B type\n"
+	    "    -N dsn -R ret -V envid -X file -h hops -L label "
+	    "-O option=value\n", prog, prog, prog);
+	exit(EX_USAGE);
+}
+
+/*
+ * Modes of sendmail that Bulwark provides elsewhere or not at all: say
+ * what to use instead.  EX_USAGE, not EX_CONFIG: the command line asks
+ * for what this program does not do, and no setting would change that.
+ */
+static void __attribute__((noreturn))
+other_mode(const char *prog, const char *mode, const char *instead)
+{
+	fprintf(stderr, "%s: %s: %s\n", prog, mode, instead);
 	exit(EX_USAGE);
 }
 
@@ -82,8 +96,13 @@ o_option(struct sm_opts *o, const char *arg)
 }
 
 static int
-b_option(enum sm_mode *mode, const char *arg)
+b_option(enum sm_mode *mode, const char *arg, const char *prog)
 {
+	if (strcmp(arg, "d") == 0)
+		other_mode(prog, "-bd", "run bulwarkd instead");
+	if (strcmp(arg, "t") == 0)
+		other_mode(prog, "-bt", "there is no address test mode; "
+		    "sendmail -bv address asks the daemon about an address");
 	if (strcmp(arg, "m") == 0)
 		*mode = MODE_SEND;
 	else if (strcmp(arg, "s") == 0)
@@ -298,10 +317,14 @@ env_free(struct sm_envelope *env)
 	env->nrcpt = 0;
 }
 
-/* To the daemon, or into the maildrop while it is down. */
+/*
+ * To the daemon, or into the maildrop while it is down or defers.  A
+ * recipient it refused for good makes the exit EX_NOUSER, once the
+ * others have the message.
+ */
 static int
 hand_over(const struct config *cfg, const struct sm_opts *opts,
-    const struct sm_envelope *env, struct sm_msg *m)
+    struct sm_envelope *env, struct sm_msg *m)
 {
 	char path[4096];
 	int fd, rc;
@@ -311,18 +334,19 @@ hand_over(const struct config *cfg, const struct sm_opts *opts,
 		rc = sm_submit(cfg, opts, env, m, fd);
 		if (rc != SM_FALLBACK) {
 			sm_priv_drop();
-			return rc;
+			return rc == 0 && env->refused > 0 ? EX_NOUSER : rc;
 		}
 		if (opts->verbose)
-			fprintf(stderr, "%s: the submission was cut short; "
-			    "using the maildrop\n", opts->prog);
+			fprintf(stderr, "%s: the daemon did not take the "
+			    "message; using the maildrop\n", opts->prog);
 	} else if (errno != ENOENT && errno != ECONNREFUSED) {
 		fprintf(stderr, "%s: cannot connect to %s: %s\n", opts->prog,
 		    path, strerror(errno));
 		sm_priv_drop();
 		return EX_UNAVAILABLE;
 	}
-	return sm_maildrop(cfg, opts, env, m);
+	rc = sm_maildrop(cfg, opts, env, m);
+	return rc == 0 && env->refused > 0 ? EX_NOUSER : rc;
 }
 
 static int
@@ -493,12 +517,21 @@ main(int argc, char **argv)
 	log_init(opts.prog, 1);
 
 	opterr = 0;
-	while ((ch = getopt(argc, argv, "+:B:C:F:N:R:X:b:f:imo:q::r:tv")) !=
-	    -1) {
+	while ((ch = getopt(argc, argv,
+	    "+:A:B:C:F:GIL:N:O:R:UV:X:b:f:h:imno:q::r:tv")) != -1) {
 		switch (ch) {
+		case 'A':
+			/* submit.cf or sendmail.cf: one configuration here. */
+			if (strcmp(optarg, "m") != 0 &&
+			    strcmp(optarg, "c") != 0)
+				usage(opts.prog, "only -Am and -Ac exist");
+			break;
 		case 'b':
-			if (b_option(&mode, optarg) == -1)
+			if (b_option(&mode, optarg, opts.prog) == -1)
 				usage(opts.prog, "unknown -b mode");
+			break;
+		case 'I':
+			mode = MODE_ALIASES;	/* as -bi */
 			break;
 		case 'C':
 			conf = optarg;
@@ -529,10 +562,17 @@ main(int argc, char **argv)
 			opts.verbose = 1;
 			break;
 		case 'B':
+		case 'G':
+		case 'L':
 		case 'N':
+		case 'O':
 		case 'R':
+		case 'U':
+		case 'V':
 		case 'X':
+		case 'h':
 		case 'm':
+		case 'n':
 			break;	/* compatibility: accepted, no effect */
 		case ':':
 			usage(opts.prog, "an option needs an argument");

@@ -45,6 +45,7 @@ struct sm_envelope {
 	char	 from[320];	/* address for a From: sendmail adds */
 	char	**rcpt;		/* canonical "local@domain" */
 	size_t	 nrcpt;
+	size_t	 refused;	/* taken out of rcpt after a 5xx */
 };
 
 /* message.c */
@@ -67,9 +68,14 @@ void	sm_msg_free(struct sm_msg *);
 /* "From: "Full Name" <addr>" with CRLF, quoting the name; malloc'd. */
 char	*sm_from_header(const char *fullname, const char *addr);
 
-/* submit.c: 0 or a sysexits code, or SM_FALLBACK. */
+/*
+ * submit.c: 0 or a sysexits code, or SM_FALLBACK (a lost connection or
+ * a 4xx: keep the message in the maildrop).  Recipients refused with a
+ * 5xx are printed, freed and taken out of env (counted in refused); the
+ * message goes to the rest.  EX_NOUSER when none is left.
+ */
 int	sm_submit(const struct config *, const struct sm_opts *,
-	    const struct sm_envelope *, const struct sm_msg *, int fd);
+	    struct sm_envelope *, const struct sm_msg *, int fd);
 /*
  * -bv: ask the daemon about each recipient of env (MAIL, RCPT, RSET)
  * and print the verdicts; 0, EX_NOUSER, EX_TEMPFAIL or another code.

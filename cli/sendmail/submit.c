@@ -6,9 +6,11 @@
  *
  * Every reply is awaited before the next command (no pipelining), each
  * with the client timeouts of RFC 5321 section 4.5.3.2 from the config.
- * If the connection breaks, or the daemon says 421 (it is stopping or
- * full), before the end of data was acknowledged, the caller keeps the
- * message in the maildrop instead: nothing was queued yet.
+ * If the connection breaks before the final dot, or the daemon answers
+ * any command or the dot with a 4xx, the caller keeps the message in
+ * the maildrop instead: nothing was queued, and a message sendmail was
+ * handed is never dropped for a passing fault.  A recipient refused
+ * with a 5xx is reported and left out; the others still get the mail.
  */
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -42,6 +44,8 @@ struct conn {
 	int		 bol;		/* the next data byte starts a line */
 	int		 timeout;	/* seconds, for the write in progress */
 	int		 has_8bitmime;
+	int		 gone;		/* lost, or 421: no QUIT */
+	char		 why[SM_REPLY_MAX + 64];	/* the 4xx, if any */
 };
 
 struct reply {
@@ -267,12 +271,31 @@ refused(struct conn *c, const char *what, const struct reply *r,
 static int
 lost(struct conn *c, int rc, const char *when)
 {
+	c->gone = 1;
 	if (rc == -2) {
 		fprintf(stderr, "%s: the mail system answered %s with "
 		    "something that is not SMTP\n", c->prog, when);
 		return EX_PROTOCOL;
 	}
 	return SM_FALLBACK;
+}
+
+/* A 4xx: the daemon took nothing, so the maildrop keeps the message. */
+static int
+deferred(struct conn *c, const char *what, const struct reply *r)
+{
+	snprintf(c->why, sizeof(c->why), "%s: %s", what, r->text);
+	if (c->verbose)
+		fprintf(stderr, "%s: %s\n", c->prog, c->why);
+	if (r->code == 421)
+		c->gone = 1;	/* the daemon closes after it */
+	return SM_FALLBACK;
+}
+
+static int
+is_temp(const struct reply *r)
+{
+	return r->code >= 400 && r->code < 500;
 }
 
 /* Greeting and EHLO; 0 to go on, else the result. */
@@ -284,56 +307,69 @@ hello(struct conn *c, const struct config *cfg)
 
 	if ((rc = read_reply(c, (int)cfg->smtp_greeting_timeout, &r)) != 0)
 		return lost(c, rc, "the connection");
-	if (r.code == 421)
-		return SM_FALLBACK;
+	if (is_temp(&r))
+		return deferred(c, "greeting", &r);
 	if (r.code != 220)
 		return refused(c, "the mail system refused the connection",
 		    &r, EX_UNAVAILABLE);
 	rc = command(c, (int)cfg->smtp_mail_timeout, &r, "EHLO localhost");
 	if (rc != 0)
 		return lost(c, rc, "EHLO");
-	if (r.code == 421)
-		return SM_FALLBACK;
+	if (is_temp(&r))
+		return deferred(c, "EHLO", &r);
 	if (r.code != 250)
 		return refused(c, "EHLO refused", &r, EX_PROTOCOL);
 	return 0;
 }
 
-/* MAIL and every RCPT; 0 when all recipients were accepted. */
+/* Report a recipient refused for good and take it out of env. */
+static void
+drop_rcpt(struct conn *c, struct sm_envelope *env, size_t i,
+    const struct reply *r)
+{
+	(void)refused(c, env->rcpt[i], r, EX_NOUSER);
+	free(env->rcpt[i]);
+	memmove(env->rcpt + i, env->rcpt + i + 1,
+	    (env->nrcpt - i - 1) * sizeof(env->rcpt[0]));
+	env->nrcpt--;
+	env->refused++;
+}
+
+/*
+ * MAIL and every RCPT; 0 when some recipient was accepted.  The first
+ * 4xx ends the loop: the maildrop copy is for every recipient not yet
+ * refused, so that none of them is tried twice.
+ */
 static int
 envelope(struct conn *c, const struct config *cfg,
-    const struct sm_envelope *env, const struct sm_msg *m)
+    struct sm_envelope *env, const struct sm_msg *m)
 {
 	struct reply r;
-	char what[400];
 	size_t i;
-	int rc, result = 0;
+	int rc;
 
 	rc = command(c, (int)cfg->smtp_mail_timeout, &r, "MAIL FROM:<%s>%s",
 	    env->has_sender ? env->sender : env->login,
 	    c->has_8bitmime && has_8bit(m) ? " BODY=8BITMIME" : "");
 	if (rc != 0)
 		return lost(c, rc, "MAIL");
-	if (r.code == 421)
-		return SM_FALLBACK;
+	if (is_temp(&r))
+		return deferred(c, "MAIL", &r);
 	if (r.code != 250)
 		return refused(c, "sender refused", &r, EX_DATAERR);
-	for (i = 0; i < env->nrcpt; i++) {
+	for (i = 0; i < env->nrcpt; ) {
 		rc = command(c, (int)cfg->smtp_rcpt_timeout, &r, "RCPT TO:<%s>",
 		    env->rcpt[i]);
 		if (rc != 0)
 			return lost(c, rc, "RCPT");
-		if (r.code == 421)
-			return SM_FALLBACK;
+		if (is_temp(&r))
+			return deferred(c, env->rcpt[i], &r);
 		if (r.code == 250 || r.code == 251)
-			continue;
-		snprintf(what, sizeof(what), "%s", env->rcpt[i]);
-		rc = refused(c, what, &r, EX_NOUSER);
-		/* A permanent refusal outweighs a temporary one. */
-		if (result != EX_NOUSER)
-			result = rc;
+			i++;
+		else
+			drop_rcpt(c, env, i, &r);
 	}
-	return result;
+	return env->nrcpt > 0 ? 0 : EX_NOUSER;
 }
 
 /* DATA, the content, the final dot and its reply. */
@@ -346,8 +382,8 @@ content(struct conn *c, const struct config *cfg, const struct sm_msg *m)
 	rc = command(c, (int)cfg->smtp_data_init_timeout, &r, "DATA");
 	if (rc != 0)
 		return lost(c, rc, "DATA");
-	if (r.code == 421)
-		return SM_FALLBACK;
+	if (is_temp(&r))
+		return deferred(c, "DATA", &r);
 	if (r.code != 354)
 		return refused(c, "DATA refused", &r, EX_DATAERR);
 	c->bol = 1;
@@ -355,13 +391,14 @@ content(struct conn *c, const struct config *cfg, const struct sm_msg *m)
 	c->timeout = (int)cfg->smtp_data_block_timeout;
 	if (sm_msg_walk(m, data_out, c) == -1 ||
 	    data_end(c) == -1)
-		return SM_FALLBACK;
+		return lost(c, -1, "DATA");
 	if (c->verbose)
 		fprintf(stderr, ">>> (%zu bytes of content)\n>>> .\n",
 		    m->len + m->added_len);
 	rc = read_reply(c, (int)cfg->smtp_data_done_timeout, &r);
 	if (rc == -1) {
 		/* The daemon may have queued it: a kept copy could double. */
+		c->gone = 1;
 		fprintf(stderr, "%s: lost the connection after the end of "
 		    "data; the message may or may not have been queued\n",
 		    c->prog);
@@ -371,12 +408,15 @@ content(struct conn *c, const struct config *cfg, const struct sm_msg *m)
 		return lost(c, rc, "the end of data");
 	if (r.code >= 200 && r.code < 300)
 		return 0;
+	/* An explicit 4xx is no doubt: the daemon did not take it. */
+	if (is_temp(&r))
+		return deferred(c, "end of data", &r);
 	return refused(c, "message refused", &r, EX_DATAERR);
 }
 
 int
 sm_submit(const struct config *cfg, const struct sm_opts *opts,
-    const struct sm_envelope *env, const struct sm_msg *m, int fd)
+    struct sm_envelope *env, const struct sm_msg *m, int fd)
 {
 	struct conn *c;
 	int rc;
@@ -393,7 +433,7 @@ sm_submit(const struct config *cfg, const struct sm_opts *opts,
 	if ((rc = hello(c, cfg)) == 0 &&
 	    (rc = envelope(c, cfg, env, m)) == 0)
 		rc = content(c, cfg, m);
-	if (rc != SM_FALLBACK)
+	if (!c->gone)
 		quit(c);
 	close(fd);
 	free(c);
@@ -466,12 +506,16 @@ sm_verify(const struct config *cfg, const struct sm_opts *opts,
 	c->prog = opts->prog;
 	if ((rc = hello(c, cfg)) == 0)
 		rc = verify_rcpts(c, cfg, env);
-	if (rc == SM_FALLBACK) {
+	if (rc == SM_FALLBACK && c->why[0] != '\0') {
+		fprintf(stderr, "%s: %s\n", opts->prog, c->why);
+		rc = EX_TEMPFAIL;
+	} else if (rc == SM_FALLBACK) {
 		fprintf(stderr, "%s: the mail system closed the connection\n",
 		    opts->prog);
 		rc = EX_TEMPFAIL;
 	}
-	quit(c);
+	if (!c->gone)
+		quit(c);
 	if (fflush(stdout) != 0 && rc == 0)
 		rc = EX_IOERR;
 	close(fd);

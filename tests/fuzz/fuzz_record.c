@@ -86,6 +86,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		buf = data;
 		len = size;
 	}
+	if (buf == NULL)
+		buf = (const unsigned char *)"";	/* nothing was built */
 	split = len > 0 ? (mode >> 2) * len / 64 : 0;
 	if (split > len)
 		split = len;

@@ -4,9 +4,12 @@ import grp
 import os
 import pwd
 import shutil
+import signal
+import socketserver
 import stat
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -86,6 +89,93 @@ def user_cli(d, prog, args, data=b""):
 def maildrop_files(d):
     path = os.path.join(d.spool, "maildrop")
     return [n for n in os.listdir(path) if not n.startswith(".bad-")]
+
+
+def maildrop_rcpts(d):
+    """The rcpt lines of each maildrop file, in file-name order."""
+    out = []
+    for n in sorted(maildrop_files(d)):
+        with open(os.path.join(d.spool, "maildrop", n), "rb") as f:
+            head = f.read().split(b"\n\n", 1)[0]
+        out.append([ln[6:-1].decode() for ln in head.split(b"\n")
+                    if ln.startswith(b"rcpt <")])
+    return out
+
+
+class FakeSubmit:
+    """A stand-in for the daemon on <spool>/public/submit that answers
+    each stage with a scripted reply, so that sendmail meets a 4xx or a
+    cut where the real daemon gives none on demand.  replies maps
+    "mail", "data", "dot" to a reply line, "rcpt" to a function of the
+    address; "dot" may be None: close the connection after the dot."""
+
+    def __init__(self, spool, replies):
+        self.replies = replies
+        self.seen = []
+        for sub in ("public", "maildrop"):
+            os.makedirs(os.path.join(spool, sub), exist_ok=True)
+        os.chmod(os.path.join(spool, "maildrop"), 0o1770)
+        self.path = os.path.join(spool, "public", "submit")
+        if os.path.exists(self.path):
+            os.unlink(self.path)	# left by a daemon that stopped
+        fake = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            timeout = 30
+
+            def handle(self):
+                fake._session(self.rfile, self.wfile)
+
+        class Server(socketserver.ThreadingUnixStreamServer):
+            daemon_threads = True
+
+        self.server = Server(self.path, Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.1},
+                                       daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+
+    def _session(self, rfile, wfile):
+        def out(line):
+            wfile.write(line.encode() + b"\r\n")
+            wfile.flush()
+        out("220 fake ESMTP")
+        while True:
+            line = rfile.readline(4096)
+            if not line:
+                return
+            cmd = line.rstrip(b"\r\n").decode("utf-8", "replace")
+            self.seen.append(cmd)
+            verb = cmd[:4].upper()
+            if verb == "EHLO":
+                out("250-fake\r\n250 8BITMIME")
+            elif verb == "MAIL":
+                out(self.replies.get("mail", "250 2.1.0 Ok"))
+            elif verb == "RCPT":
+                out(self.replies.get("rcpt", lambda a: "250 2.1.5 Ok")(
+                    cmd[9:-1]))
+            elif verb == "DATA":
+                reply = self.replies.get("data", "354 go ahead")
+                out(reply)
+                if not reply.startswith("354"):
+                    continue
+                while rfile.readline(1 << 20) not in (b".\r\n", b""):
+                    pass
+                self.seen.append(".")
+                if self.replies.get("dot", "") is None:
+                    return
+                out(self.replies.get("dot") or "250 2.0.0 Ok: queued")
+            elif verb == "QUIT":
+                out("221 2.0.0 Bye")
+                return
+            else:
+                out("250 2.0.0 Ok")
 
 
 class SendmailTest(BulwarkTest):
@@ -315,6 +405,147 @@ class SendmailTest(BulwarkTest):
         r = user_cli(d, harness.SENDMAIL, ["-t", "-i"], msg("not-synced"))
         self.assertEqual(r.returncode, 75, r.stdout + r.stderr)
         self.assertEqual(maildrop_files(d), [])
+
+    def fake_submit(self, d, **replies):
+        fake = FakeSubmit(d.spool, replies)
+        self.addCleanup(fake.close)
+        return fake
+
+    def test_tempfail_keeps_message(self):
+        """A 4xx at MAIL (here the policy service is stopped), at RCPT
+        for every recipient, at DATA or at the final dot: the daemon
+        took nothing, so the message goes to the maildrop (exit 0) and
+        arrives once the daemon picks it up."""
+        d = self.daemon(policy_timeout="1s")
+        stopped = [d.children()["policy"]]
+
+        def resume():
+            while stopped:
+                os.kill(stopped.pop(), signal.SIGCONT)
+        os.kill(stopped[0], signal.SIGSTOP)
+        self.addCleanup(resume)
+        r = self.sendmail(d, ["-i", "someone@example.test"],
+                          msg("policy-stopped"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(d.maildir().wait_count(1, 30), d.log_tail())
+        resume()
+        d.stop()
+        stages = (
+            ("rcpt", {"rcpt": lambda a: "451 4.3.0 Try again later"}),
+            ("data", {"data": "452 4.3.1 Insufficient storage"}),
+            ("dot", {"dot": "451 4.3.0 Not now"}))
+        for stage, replies in stages:
+            with self.subTest(stage):
+                fake = self.fake_submit(d, **replies)
+                r = self.sendmail(d, ["-i", "someone@example.test",
+                                      "other@example.test"],
+                                  msg("at-" + stage))
+                fake.close()
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("QUIT", fake.seen)
+                self.assertEqual(
+                    maildrop_rcpts(d)[-1:],
+                    [["someone@example.test", "other@example.test"]])
+        d.start()
+        want = ["at-data", "at-dot", "at-rcpt"]
+        for who, extra in (("someone", ["policy-stopped"]), ("other", [])):
+            mbox = d.maildir(who)
+            self.assertTrue(mbox.wait_count(len(want + extra), 30),
+                            (who, d.log_tail()))
+            subjects = sorted(harness.header_value(m, "subject")
+                              for _, m in mbox.messages())
+            self.assertEqual(subjects, sorted(want + extra), who)
+
+    def test_lost_after_dot_not_doubled(self):
+        """A connection lost after the final dot is ambiguous (the
+        daemon may have queued the message): exit 75, no maildrop copy.
+        A lost connection before it falls back to the maildrop."""
+        d = self.daemon(start=False)
+        fake = self.fake_submit(d, dot=None)
+        r = self.sendmail(d, ["-i", "someone@example.test"], msg("cut"))
+        self.assertEqual(r.returncode, 75, r.stderr)
+        self.assertIn(b"may or may not have been queued", r.stderr)
+        self.assertEqual(maildrop_files(d), [])
+        fake.close()
+        fake = self.fake_submit(d, data="421 4.3.2 Shutting down")
+        r = self.sendmail(d, ["-i", "someone@example.test"], msg("421"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(maildrop_rcpts(d), [["someone@example.test"]])
+
+    def test_some_recipients_refused(self):
+        """Recipients the daemon refuses for good are named on stderr
+        with the reply and the exit is EX_NOUSER (67), but the others
+        get the message; with every recipient refused nothing is sent."""
+        d = self.daemon()
+        r = self.sendmail(d, ['"a b"@example.test', "someone@example.test"],
+                          b"Subject: mixed\n\nhi\n")
+        self.assertEqual(r.returncode, 67, r.stderr)
+        self.assertRegex(r.stderr, rb'(?m)^sendmail: "a b"@example\.test: '
+                                   rb'550 5\.1\.1 ')
+        self.assertNotIn(b"someone", r.stderr)
+        self.assertTrue(d.maildir().wait_count(1, 30), d.log_tail())
+        _, data = d.maildir().messages()[0]
+        self.assertEqual(harness.header_value(data, "subject"), "mixed")
+        r = self.sendmail(d, ['"a b"@example.test', "user@remote.example"],
+                          b"Subject: none\n\nhi\n")
+        self.assertEqual(r.returncode, 67, r.stderr)
+        self.assertIn(b"user@remote.example: 550 5.4.4 ", r.stderr)
+        time.sleep(1)
+        self.assertEqual(d.maildir().count(), 1)
+        self.assertEqual(maildrop_files(d), [])
+
+    def test_refused_and_deferred_recipients(self):
+        """A 5xx for one recipient and a 4xx for another: the refused
+        one is reported (exit 67), the whole message goes to the
+        maildrop for the rest, and no DATA is sent to the daemon."""
+        d = self.daemon(start=False)
+
+        def rcpt(addr):
+            return {"gone@example.test": "550 5.1.1 No such user",
+                    "later@example.test": "451 4.3.0 Try again"}.get(
+                        addr, "250 2.1.5 Ok")
+        fake = self.fake_submit(d, rcpt=rcpt)
+        r = self.sendmail(d, ["-i", "someone@example.test",
+                              "gone@example.test", "later@example.test"],
+                          msg("split"))
+        self.assertEqual(r.returncode, 67, r.stderr)
+        self.assertIn(b"gone@example.test: 550 5.1.1 No such user",
+                      r.stderr)
+        self.assertNotIn(b"later@example.test", r.stderr)
+        self.assertNotIn("DATA", fake.seen)
+        self.assertEqual(maildrop_rcpts(d),
+                         [["someone@example.test", "later@example.test"]])
+
+    def test_compat_options(self):
+        """Options other MTAs' sendmail takes are accepted and ignored,
+        with their arguments; -I is -bi; -bd and -bt name what to use
+        instead and exit EX_USAGE without reading the message."""
+        d = self.daemon()
+        opts = (["-V", "envid-1"], ["-n"], ["-h", "17"], ["-L", "tag"],
+                ["-Am"], ["-Ac"], ["-U"], ["-G"], ["-O", "Timeout=5m"],
+                ["-X", "/dev/null"], ["-h17", "-Lx", "-Vid", "-Ofoo=bar"])
+        for i, opt in enumerate(opts):
+            with self.subTest(opt=opt):
+                r = self.sendmail(d, opt + ["-i", "someone@example.test"],
+                                  msg("opt-%d" % i))
+                self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(d.maildir().wait_count(len(opts), 30), d.log_tail())
+        bi = self.sendmail(d, ["-bi"], b"")
+        r = self.sendmail(d, ["-I"], b"")
+        self.assertEqual((r.returncode, r.stdout, r.stderr),
+                         (bi.returncode, bi.stdout, bi.stderr))
+        for mode, hint in (("-bd", b"run bulwarkd"),
+                           ("-bt", b"sendmail -bv")):
+            with self.subTest(mode):
+                r = self.sendmail(d, [mode], msg("mode"))
+                self.assertEqual(r.returncode, 64, r.stderr)
+                self.assertIn(b"sendmail: " + mode.encode() + b": ",
+                              r.stderr)
+                self.assertIn(hint, r.stderr)
+        r = self.sendmail(d, ["-Ax", "someone@example.test"], msg("bad"))
+        self.assertEqual(r.returncode, 64, r.stderr)
+        time.sleep(1)
+        self.assertEqual(d.maildir().count(), len(opts))
 
 
 if __name__ == "__main__":
