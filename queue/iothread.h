@@ -120,7 +120,8 @@ void		 iothread_power_cut(struct iothread *, int do_exit);
  * Whether bytes [0, end) of segment num are known durable: the check
  * behind the test builds' panic when a 250 would go out too early.
  */
-int		 iothread_durable(struct iothread *, uint64_t num, uint64_t end);
+int		 iothread_durable(struct iothread *, uint64_t num,
+		    uint64_t end);
 /* Join a thread ended by iothread_power_cut(io, 0) and free it. */
 void		 iothread_halt(struct iothread *);
 /*

@@ -23,9 +23,10 @@ for t in "$@"; do
 	[ -d "$seeds" ] && set -- "$corpus" "$seeds"
 	echo "== fuzz $name for ${secs}s"
 	if ! ASAN_OPTIONS=detect_leaks=1 \
-	    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$t" -max_total_time="$secs" \
-	    -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-	    -artifact_prefix="$top/" "$@" > "$corpus.log" 2>&1; then
+	    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    "$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+	    -print_final_stats=1 -artifact_prefix="$top/" "$@" \
+	    > "$corpus.log" 2>&1; then
 		echo "fuzz: $name failed; the end of its log:"
 		tail -40 "$corpus.log"
 		fail=1
