@@ -290,8 +290,12 @@ queue_closed(struct ipc_chan *chan, void *arg)
 
 	if (chan != a->queue)
 		return;
-	log_warn("%s: queue channel closed; %zu jobs dropped", a->name,
-	    a->njobs);
+	/* The queue stops last but for us; jobs lost are news. */
+	if (a->njobs > 0)
+		log_warn("%s: queue channel closed; %zu job%s dropped",
+		    a->name, a->njobs, a->njobs == 1 ? "" : "s");
+	else
+		log_info("%s: queue channel closed", a->name);
 	a->queue = NULL;
 	ipc_chan_free(chan);
 	abandon_all(a, chan, 0);

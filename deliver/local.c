@@ -225,19 +225,20 @@ ljob_free(struct djob *job)
 	job->priv = NULL;
 }
 
-/* The alias database to use, or NULL when there is none. */
+/*
+ * The alias database to use, or NULL when there is none.  One that is
+ * named but not built yet is used all the same: its lookups fail, so
+ * the mail waits rather than going to a mailbox named like an alias.
+ */
 static const char *
 alias_db(char *out, size_t outlen)
 {
 	const char *maps = agent.cfg->alias_maps;
-	struct stat st;
 
 	if (maps == NULL || maps[0] == '\0')
 		return NULL;
 	if (aliases_db_path(maps, out, outlen) == -1)
 		return NULL;	/* the config parser refuses other types */
-	if (stat(out, &st) == -1)
-		return NULL;
 	return out;
 }
 

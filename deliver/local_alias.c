@@ -6,6 +6,9 @@
  * lists are not built yet (the policy refuses such aliases at RCPT; mail
  * from the maildrop or from before newaliases can still get here).
  */
+#include <sys/stat.h>
+
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +145,7 @@ expand_value(struct expand *x, const char *name, char *value, int depth)
 static int
 expand(struct expand *x, const char *name, int depth)
 {
+	struct stat st;
 	char *value = NULL;
 	int rv;
 
@@ -152,6 +156,9 @@ expand(struct expand *x, const char *name, int depth)
 		    "alias expansion deeper than %d levels (a loop?)",
 		    ALIAS_DEPTH_MAX);
 	rv = aliases_lookup(x->db, name, &value);
+	if (rv == -1 && stat(x->db, &st) == -1 && errno == ENOENT)
+		return fail(x->plan, DSTATUS_DEFER, "4.3.0",
+		    "alias database %s is not built yet (newaliases)", x->db);
 	if (rv == -1)
 		return fail(x->plan, DSTATUS_DEFER, "4.3.0",
 		    "alias database unavailable");

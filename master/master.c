@@ -502,6 +502,16 @@ master_stop(struct master *m)
 		evtimer_del(m->procs[r].restart_ev);
 		m->procs[r].restart_at = 0;
 	}
+	/*
+	 * smtpd closes its copies of the listening sockets now; ours would
+	 * let the kernel accept connections that nobody ever greets.
+	 * Closed, they are refused, and sendmail turns to the maildrop.
+	 */
+	while (m->nlisten > 0)
+		close(m->listen_fd[--m->nlisten]);
+	if (m->submit_fd != -1)
+		close(m->submit_fd);
+	m->submit_fd = -1;
 	if (m->procs[ROLE_SMTPD].pid == 0) {
 		stop_queue(m);
 		return;

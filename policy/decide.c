@@ -17,6 +17,7 @@
  */
 #include <sys/stat.h>
 
+#include <errno.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -191,8 +192,17 @@ local_rcpt(const struct config *cfg, const struct policy_tables *t,
 
 	if (strcasecmp(local, "postmaster") == 0)
 		return;
-	/* As the local agent does: a database not built yet is none. */
-	if (t->alias_db[0] != '\0' && stat(t->alias_db, &st) == 0) {
+	/*
+	 * A database named but not built yet would let alias names pass
+	 * as mailboxes: the mail waits instead, as the local agent does.
+	 */
+	if (t->alias_db[0] != '\0' && stat(t->alias_db, &st) == -1 &&
+	    errno == ENOENT) {
+		verdict(v, 451, "4.3.0 <%s>: The alias database is not built "
+		    "yet (newaliases)", rcpt);
+		return;
+	}
+	if (t->alias_db[0] != '\0') {
 		rv = aliases_lookup(t->alias_db, local, &value);
 		free(value);
 		if (rv == 1 && (rv = aliases_find_unbuilt(cfg, t->alias_db,

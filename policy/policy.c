@@ -15,6 +15,9 @@
  * Refusals are logged by smtpd, which has the whole session in hand, so
  * they are logged here only at debug level.
  */
+#include <sys/stat.h>
+
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,6 +196,19 @@ one_line(char *s)
 			*s = ';';
 }
 
+/* Said at every start and reload while it lasts: mail waits for it. */
+static void
+warn_alias_db(void)
+{
+	struct stat st;
+
+	if (pol.tables.alias_db[0] != '\0' &&
+	    stat(pol.tables.alias_db, &st) == -1 && errno == ENOENT)
+		log_warn("policy: alias database %s does not exist: mail for "
+		    "local recipients gets 451 until newaliases builds it",
+		    pol.tables.alias_db);
+}
+
 static void
 reload(struct ipc_reader *rd)
 {
@@ -224,6 +240,7 @@ reload(struct ipc_reader *rd)
 	config_free(pol.cfg);
 	pol.cfg = cfg;
 	log_info("policy: configuration reloaded");
+	warn_alias_db();
 	child_config_result(pol.master, rd->hdr->id, NULL);
 
 done:
@@ -297,6 +314,7 @@ policy_main(const struct child_env *env, struct config *cfg)
 
 	log_open_now();
 	priv_drop(cfg->mail_owner, NULL);
+	warn_alias_db();
 
 	if ((pol.base = event_base_new()) == NULL)
 		fatal("policy: cannot create the event loop");

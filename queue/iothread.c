@@ -45,6 +45,8 @@
 
 #define SEGREC_PAYLOAD	REC_SEGMENT_PAYLOAD
 #define SEGREC_SIZE	(REC_HDR_SIZE + SEGREC_PAYLOAD)
+/* A segment made when a full one does not fit on the disk. */
+#define SEG_SMALL_SIZE	(64 * 1024)
 
 /* The thread's view of one segment file. */
 struct ioseg {
@@ -393,21 +395,33 @@ open_next(struct iothread *io)
 	struct rec_buf b = { 0 };
 	struct rec_hdr h;
 	struct ioseg *s;
+	uint64_t size;
 	int fd;
 
 	if (io->create_err != 0) {
 		errno = io->create_err;
 		return -1;
 	}
+	size = io->batch_seg_size;
 	if ((fd = take_spare(io, io->next_seg)) < 0)
-		fd = seg_create(io->dirfd, io->next_seg, io->batch_seg_size);
+		fd = seg_create(io->dirfd, io->next_seg, size);
+	if (fd < 0 && (errno == ENOSPC || errno == EDQUOT) &&
+	    size > SEG_SMALL_SIZE) {
+		/*
+		 * No spare and no room for a whole segment (a restart on a
+		 * full disk): a small one still takes the records that
+		 * finish messages, whose segments can then be freed.
+		 */
+		size = SEG_SMALL_SIZE;
+		fd = seg_create(io->dirfd, io->next_seg, size);
+	}
 	if (fd < 0) {
 		io->create_err = errno;
 		return -1;
 	}
 	s = seg_add(io, io->next_seg++);
 	s->fd = fd;
-	s->size = io->batch_seg_size;
+	s->size = size;
 	s->dir_synced = 1;
 	io->cur = s;
 
@@ -479,6 +493,11 @@ do_append(struct iothread *io, struct io_req *r)
 		finish_cur(io);
 	if (io->cur == NULL && open_next(io) != 0) {
 		r->error = errno;
+		return;
+	}
+	/* Only a small segment could be made: the disk is full. */
+	if (io->cur->written + io->staged_bytes + size > io->cur->size) {
+		r->error = ENOSPC;
 		return;
 	}
 	h.type = r->type;

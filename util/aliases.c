@@ -424,9 +424,11 @@ warn_unbuilt(const struct config *cfg, const char *src,
 			kind = aliases_target_kind(cfg, tok);
 			if (kind == ALIAS_TARGET_LOCAL)
 				continue;
-			fprintf(f, "%s:%zu: warning: alias %s: target \"%s\" "
+			fprintf(f, "%s:%zu: warning: alias %s: target %s%s%s "
 			    "is %s; %s, so mail to %s is refused at RCPT\n",
-			    src, t->a[i].line, t->a[i].name, tok,
+			    src, t->a[i].line, t->a[i].name,
+			    tok[0] == '"' ? "" : "\"", tok,
+			    tok[0] == '"' ? "" : "\"",
 			    aliases_target_what(kind),
 			    aliases_target_why(kind), t->a[i].name);
 		}

@@ -3,6 +3,7 @@ deliver, and aliases that lead where Bulwark cannot deliver yet (another
 domain, a command, a file, an :include: list) are refused at RCPT."""
 
 import os
+import time
 
 import harness
 from harness import BulwarkTest
@@ -115,6 +116,35 @@ class AliasTest(BulwarkTest):
                         d.log_tail())
         self.assertTrue(d.maildir("other").wait_count(1, 30),
                         d.log_tail())
+
+
+    def test_database_not_built_defers(self):
+        """alias_maps names a table whose .db was never built: mail for
+        an alias name waits (451 at RCPT, a deferral for mail that came
+        through the maildrop) instead of landing in a mailbox named like
+        the alias; once newaliases has run it reaches the alias's
+        targets."""
+        d, src = self.aliased_daemon()
+        d.start()
+        res = d.send(message("early"), rcpts=["team@example.test"])
+        self.assertEqual(res[0], 451, res)
+        # sendmail with the daemon down: the maildrop path skips RCPT.
+        d.stop()
+        r = d.cli(harness.SENDMAIL, ["-C", d.conf_path,
+                                     "team@example.test"],
+                  input=message("dropped"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        d.start()
+        time.sleep(2)
+        self.assertEqual(d.maildir("team").count(), 0)
+        self.assertEqual(d.maildir("someone").count(), 0)
+        r = self.newaliases(d)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        d.cli(harness.BULWARKCTL, ["-C", d.conf_path, "flush"])
+        self.assertTrue(d.maildir("someone").wait_count(1, 30),
+                        "the deferred alias mail never arrived")
+        self.assertTrue(d.maildir("other").wait_count(1, 30))
+        self.assertEqual(d.maildir("team").count(), 0)
 
 
 if __name__ == "__main__":

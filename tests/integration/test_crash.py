@@ -181,6 +181,58 @@ class CrashTest(BulwarkTest):
         sink = self.pysink(port=port)
         self.check_all_delivered(d, acked, "power cut", sink)
 
+    def test_full_disk_restart(self):
+        """The same, with a restart while the log disk is full: the
+        queue still gets the records that finish messages written,
+        frees segments as it delivers, and takes mail again; nothing is
+        delivered twice."""
+        if not harness.IS_ROOT:
+            self.skipTest("needs root to mount a tmpfs")
+        port = harness.free_port()
+        d = self.daemon(start=False, segment_size="1M",
+                        relayhost="[127.0.0.1]:%d" % port)
+        log = os.path.join(d.spool, "log")
+        os.mkdir(log)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m",
+                            "tmpfs", log], capture_output=True)
+        if r.returncode != 0:
+            self.skipTest("cannot mount a tmpfs: %s" % r.stderr)
+        self.addCleanup(subprocess.run, ["umount", "-l", log],
+                        capture_output=True)
+        d.start()
+        acked, refused = {}, None
+        body = PAD * 2500		# about 195 KiB
+        for i in range(100):
+            mid = "<fullr.%d@client.test>" % i
+            msg = ("From: a@example.org\r\nTo: %s\r\nMessage-ID: %s\r\n"
+                   "\r\n%s" % (REMOTE, mid, body)).encode()
+            code, text = d.send(msg, rcpts=[REMOTE])
+            if code == 250:
+                acked[mid] = d.queue_id_from(text)
+            else:
+                refused = (code, text)
+                break
+        self.assertIsNotNone(refused, "the disk never filled")
+        self.assertEqual(refused[0], 452, refused)
+        d.stop()
+        d.start()
+        sink = self.pysink(port=port)
+        self.check_all_delivered(d, acked, "full disk, restarted", sink)
+
+        def takes_mail():
+            msg = (b"From: a@example.org\r\nMessage-ID: <after-r@x>\r\n"
+                   b"\r\nafter\r\n")
+            return d.send(msg, rcpts=[REMOTE])[0] == 250
+        self.assertTrue(harness.wait_until(takes_mail, 60, step=1),
+                        "still refusing mail after the queue emptied")
+        harness.wait_until(lambda: len(sink.messages) > len(acked), 30)
+        before = len(sink.messages)
+        d.stop()
+        d.start()
+        time.sleep(3)
+        self.assertEqual(len(sink.messages), before,
+                         "messages delivered again after a restart")
+
     def test_full_disk(self):
         """The log on a small filesystem that fills up: new mail gets
         452 4.3.1, what was acknowledged stays, and once the queue has

@@ -156,3 +156,42 @@ class StopTest(BulwarkTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class StopRefusesTest(BulwarkTest):
+
+    def test_no_silent_accept_while_stopping(self):
+        """While the queue waits for a delivery in flight, SMTP clients
+        and sendmail are refused at once instead of being accepted by a
+        socket that nobody serves any more."""
+        sink = HangSink()
+        self.addCleanup(sink.close)
+        d = self.daemon(relayhost="[127.0.0.1]:%d" % sink.port)
+        code, text = d.send(b"Subject: hang\r\n\r\nx\r\n",
+                            rcpts=("far@remote.test",))
+        self.assertEqual(code, 250, text)
+        self.assertTrue(harness.wait_until(
+            lambda: sink.connections() >= 1, 20), "no delivery started")
+        d.signal(signal.SIGTERM)
+        # smtpd is gone within its stop time; the queue still waits.
+        harness.wait_until(lambda: "smtpd" not in d.children(), 20)
+        self.assertIsNone(d.wait_exit(1), "stopped without waiting")
+        t0 = time.monotonic()
+        try:
+            with socket.create_connection(("127.0.0.1", d.port), 5) as c:
+                c.settimeout(5)
+                first = c.recv(3)
+        except ConnectionRefusedError:
+            first = b"refused"
+        except socket.timeout:
+            first = b""
+        self.assertIn(first, (b"refused", b"421"),
+                      "a client was accepted and left without a greeting")
+        self.assertLess(time.monotonic() - t0, 4)
+        # sendmail keeps the message: it goes to the maildrop.
+        r = d.cli(harness.SENDMAIL, ["-C", d.conf_path,
+                                     "someone@example.test"],
+                  input=b"Subject: during stop\n\nx\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(os.listdir(os.path.join(d.spool, "maildrop")))
+        d.wait_exit(60)
