@@ -414,6 +414,23 @@ content(struct conn *c, const struct config *cfg, const struct sm_msg *m)
 	return refused(c, "message refused", &r, EX_DATAERR);
 }
 
+/* A session on the connected socket fd; NULL, fd closed, without memory. */
+static struct conn *
+conn_new(const struct sm_opts *opts, int fd)
+{
+	struct conn *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		fprintf(stderr, "%s: out of memory\n", opts->prog);
+		close(fd);
+		return NULL;
+	}
+	c->fd = fd;
+	c->verbose = opts->verbose;
+	c->prog = opts->prog;
+	return c;
+}
+
 int
 sm_submit(const struct config *cfg, const struct sm_opts *opts,
     struct sm_envelope *env, const struct sm_msg *m, int fd)
@@ -421,15 +438,8 @@ sm_submit(const struct config *cfg, const struct sm_opts *opts,
 	struct conn *c;
 	int rc;
 
-	c = calloc(1, sizeof(*c));
-	if (c == NULL) {
-		fprintf(stderr, "%s: out of memory\n", opts->prog);
-		close(fd);
+	if ((c = conn_new(opts, fd)) == NULL)
 		return EX_OSERR;
-	}
-	c->fd = fd;
-	c->verbose = opts->verbose;
-	c->prog = opts->prog;
 	if ((rc = hello(c, cfg)) == 0 &&
 	    (rc = envelope(c, cfg, env, m)) == 0)
 		rc = content(c, cfg, m);
@@ -496,14 +506,8 @@ sm_verify(const struct config *cfg, const struct sm_opts *opts,
 	struct conn *c;
 	int rc;
 
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		fprintf(stderr, "%s: out of memory\n", opts->prog);
-		close(fd);
+	if ((c = conn_new(opts, fd)) == NULL)
 		return EX_OSERR;
-	}
-	c->fd = fd;
-	c->verbose = opts->verbose;
-	c->prog = opts->prog;
 	if ((rc = hello(c, cfg)) == 0)
 		rc = verify_rcpts(c, cfg, env);
 	if (rc == SM_FALLBACK && c->why[0] != '\0') {

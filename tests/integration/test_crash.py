@@ -181,11 +181,9 @@ class CrashTest(BulwarkTest):
         sink = self.pysink(port=port)
         self.check_all_delivered(d, acked, "power cut", sink)
 
-    def test_full_disk_restart(self):
-        """The same, with a restart while the log disk is full: the
-        queue still gets the records that finish messages written,
-        frees segments as it delivers, and takes mail again; nothing is
-        delivered twice."""
+    def small_log_daemon(self):
+        """A daemon whose log/ is a 4 MiB tmpfs with 1 MiB segments,
+        relaying to a port where nothing listens yet."""
         if not harness.IS_ROOT:
             self.skipTest("needs root to mount a tmpfs")
         port = harness.free_port()
@@ -200,18 +198,29 @@ class CrashTest(BulwarkTest):
         self.addCleanup(subprocess.run, ["umount", "-l", log],
                         capture_output=True)
         d.start()
-        acked, refused = {}, None
-        body = PAD * 2500		# about 195 KiB
-        for i in range(100):
-            mid = "<fullr.%d@client.test>" % i
+        return d, port
+
+    def fill(self, d, tag, body, most):
+        """Send messages for REMOTE until one is refused (at most most).
+        Returns ({Message-ID: queue id}, the refusal or None)."""
+        acked = {}
+        for i in range(most):
+            mid = "<%s.%d@client.test>" % (tag, i)
             msg = ("From: a@example.org\r\nTo: %s\r\nMessage-ID: %s\r\n"
                    "\r\n%s" % (REMOTE, mid, body)).encode()
             code, text = d.send(msg, rcpts=[REMOTE])
-            if code == 250:
-                acked[mid] = d.queue_id_from(text)
-            else:
-                refused = (code, text)
-                break
+            if code != 250:
+                return acked, (code, text)
+            acked[mid] = d.queue_id_from(text)
+        return acked, None
+
+    def test_full_disk_restart(self):
+        """The same, with a restart while the log disk is full: the
+        queue still gets the records that finish messages written,
+        frees segments as it delivers, and takes mail again; nothing is
+        delivered twice."""
+        d, port = self.small_log_daemon()
+        acked, refused = self.fill(d, "fullr", PAD * 2500, 100)  # 195 KiB
         self.assertIsNotNone(refused, "the disk never filled")
         self.assertEqual(refused[0], 452, refused)
         d.stop()
@@ -238,32 +247,8 @@ class CrashTest(BulwarkTest):
         452 4.3.1, what was acknowledged stays, and once the queue has
         delivered (and freed segments) it takes mail again by itself.
         Nothing is delivered twice after a restart."""
-        if not harness.IS_ROOT:
-            self.skipTest("needs root to mount a tmpfs")
-        port = harness.free_port()
-        d = self.daemon(start=False, segment_size="1M",
-                        relayhost="[127.0.0.1]:%d" % port)
-        log = os.path.join(d.spool, "log")
-        os.mkdir(log)
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m",
-                            "tmpfs", log], capture_output=True)
-        if r.returncode != 0:
-            self.skipTest("cannot mount a tmpfs: %s" % r.stderr)
-        self.addCleanup(subprocess.run, ["umount", "-l", log],
-                        capture_output=True)
-        d.start()
-        acked, refused = {}, None
-        body = PAD * 50
-        for i in range(3000):
-            mid = "<full.%d@client.test>" % i
-            msg = ("From: a@example.org\r\nTo: %s\r\nMessage-ID: %s\r\n"
-                   "\r\n%s" % (REMOTE, mid, body)).encode()
-            code, text = d.send(msg, rcpts=[REMOTE])
-            if code == 250:
-                acked[mid] = d.queue_id_from(text)
-            else:
-                refused = (code, text)
-                break
+        d, port = self.small_log_daemon()
+        acked, refused = self.fill(d, "full", PAD * 50, 3000)
         self.assertIsNotNone(refused, "the disk never filled")
         self.assertEqual((refused[0], refused[1][:5]), (452, "4.3.1"),
                          refused)
