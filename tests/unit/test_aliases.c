@@ -16,7 +16,7 @@
 #include "config.h"
 #include "unit.h"
 
-static char	dir[] = "/tmp/test_aliases.XXXXXX";
+static char	dir[64];
 static char	src[256], dbp[256];
 static struct config *cfg;
 
@@ -40,7 +40,7 @@ suite_init(void)
 	    "mydestination = localhost, example.test\n", NULL);
 	if (cfg == NULL)
 		return -1;
-	return mkdtemp(dir) == NULL ? -1 : 0;
+	return unit_tmpdir(dir, sizeof(dir), "aliases");
 }
 
 static int

@@ -10,7 +10,7 @@
 #include "cidr.h"
 #include "unit.h"
 
-static char	tmpl[] = "/tmp/test_cidr.XXXXXX";
+static char	tmpl[64];
 
 /* Write text to a fresh temporary file; its path is in tmpl. */
 static const char *
@@ -18,8 +18,7 @@ write_table(const char *text)
 {
 	int fd;
 
-	memcpy(tmpl + strlen(tmpl) - 6, "XXXXXX", 6);
-	fd = mkstemp(tmpl);
+	fd = unit_tmpfile(tmpl, sizeof(tmpl), "cidr");
 	CU_ASSERT_FATAL(fd != -1);
 	CU_ASSERT_FATAL(write(fd, text, strlen(text)) ==
 	    (ssize_t)strlen(text));

@@ -606,14 +606,15 @@ static void
 test_dump_round_trip(void)
 {
 	struct config *cfg, *again;
-	char path[] = "/tmp/test_config.XXXXXX", *text, *errs;
+	char path[64], *text, *errs;
 	FILE *f;
 	int fd, saved;
 
 	cfg = good("myhostname = mx.test\nsegment_size = 1m\n"
 	    "bare_lf = normalize\nqueue_lifetime = 1w\n"
 	    "inet_interfaces = [::1]:25\n");
-	CU_ASSERT_FATAL((fd = mkstemp(path)) != -1);
+	CU_ASSERT_FATAL((fd = unit_tmpfile(path, sizeof(path), "config")) !=
+	    -1);
 	CU_ASSERT_FATAL((f = fdopen(fd, "w")) != NULL);
 	fflush(stdout);
 	saved = dup(STDOUT_FILENO);

@@ -724,13 +724,13 @@ test_names(void)
 static void
 test_priv_drop(void)
 {
-	char dir[] = "/tmp/test_ipc.XXXXXX";
+	char dir[64];
 	struct passwd *pw;
 	gid_t groups[4];
 	int status, ok;
 	pid_t pid;
 
-	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+	CU_ASSERT_FATAL(unit_tmpdir(dir, sizeof(dir), "ipc") == 0);
 	if ((pid = fork()) == 0) {
 		log_init("test_ipc", 1);
 		if (geteuid() != 0) {

@@ -14,7 +14,7 @@
 
 #include "deliver/local.h"
 
-static char	dir[] = "/tmp/test_local_alias.XXXXXX";
+static char	dir[64];
 static char	src[256], dbp[256];
 static struct config *cfg;
 
@@ -24,7 +24,7 @@ suite_init(void)
 	char text[512], *errs = NULL;
 	FILE *f;
 
-	if (mkdtemp(dir) == NULL)
+	if (unit_tmpdir(dir, sizeof(dir), "local_alias") == -1)
 		return -1;
 	snprintf(src, sizeof(src), "%s/aliases", dir);
 	snprintf(dbp, sizeof(dbp), "%s/aliases.db", dir);

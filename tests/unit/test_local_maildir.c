@@ -72,8 +72,8 @@ box_make(struct box *b, int make_dirs)
 	static const char *subs[] = { "tmp", "new", "cur" };
 	size_t i;
 
-	strlcpy(b->base, "/tmp/bulwark-unit-XXXXXX", sizeof(b->base));
-	CU_ASSERT_FATAL(mkdtemp(b->base) != NULL);
+	CU_ASSERT_FATAL(unit_tmpdir(b->base, sizeof(b->base),
+	    "local_maildir") == 0);
 	snprintf(b->vdir, sizeof(b->vdir), "%s/u", b->base);
 	snprintf(b->maildir, sizeof(b->maildir), "%s/Maildir", b->vdir);
 	for (i = 0; i < 3; i++)

@@ -26,8 +26,7 @@ static char tmpdir[256];
 static void
 make_tmpdir(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/bulwark-master-XXXXXX");
-	CU_ASSERT_FATAL(mkdtemp(tmpdir) != NULL);
+	CU_ASSERT_FATAL(unit_tmpdir(tmpdir, sizeof(tmpdir), "master") == 0);
 }
 
 static void

@@ -18,13 +18,13 @@
 
 #include "policy/policy.h"
 
-static char	dir[] = "/tmp/test_policy.XXXXXX";
+static char	dir[64];
 static char	src[256], dbp[256];
 
 static int
 suite_init(void)
 {
-	if (mkdtemp(dir) == NULL)
+	if (unit_tmpdir(dir, sizeof(dir), "policy") == -1)
 		return -1;
 	snprintf(src, sizeof(src), "%s/aliases", dir);
 	snprintf(dbp, sizeof(dbp), "%s/aliases.db", dir);

@@ -73,8 +73,7 @@ setup(uint64_t seg_size)
 	struct io_params p;
 	struct recovery r;
 
-	strlcpy(T.dir, "/tmp/bulwark-test-XXXXXX", sizeof(T.dir));
-	CU_ASSERT_FATAL(mkdtemp(T.dir) != NULL);
+	CU_ASSERT_FATAL(unit_tmpdir(T.dir, sizeof(T.dir), "recovery") == 0);
 	T.dirfd = open(T.dir, O_RDONLY | O_DIRECTORY);
 	CU_ASSERT_FATAL(T.dirfd >= 0);
 	T.base = event_base_new();

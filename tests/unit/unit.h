@@ -7,9 +7,45 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <CUnit/Basic.h>
 #include <CUnit/CUnit.h>
+
+/*
+ * The template "/tmp/bulwark-<name>." plus mkdtemp's six placeholder
+ * characters, in out; -1 when it does not fit.
+ */
+static inline int
+unit_template(char *out, size_t outlen, const char *name)
+{
+	int n = snprintf(out, outlen, "/tmp/bulwark-%s.", name);
+
+	if (n < 0 || (size_t)n + 7 > outlen)
+		return -1;
+	memset(out + n, 'X', 6);
+	out[n + 6] = '\0';
+	return 0;
+}
+
+/* A fresh temporary directory for the tests named name; 0, or -1. */
+static inline int
+unit_tmpdir(char *out, size_t outlen, const char *name)
+{
+	if (unit_template(out, outlen, name) == -1)
+		return -1;
+	return mkdtemp(out) != NULL ? 0 : -1;
+}
+
+/* A fresh temporary file, open for writing; its descriptor, or -1. */
+static inline int
+unit_tmpfile(char *out, size_t outlen, const char *name)
+{
+	if (unit_template(out, outlen, name) == -1)
+		return -1;
+	return mkstemp(out);
+}
 
 /* Path of the shared corpus when it exists next to the checkout, or NULL. */
 static inline const char *
