@@ -359,24 +359,13 @@ static void
 agent_reload(struct agent *a, struct ipc_reader *r)
 {
 	struct config *cfg;
-	char *path, *text, *errs = NULL;
 
-	path = ipc_get_str(r);
-	text = ipc_get_str(r);
-	ipc_get_end(r);
-	if ((cfg = config_parse(path, text, &errs)) == NULL) {
-		log_warn("%s: new config not applied: %s", a->name,
-		    errs != NULL ? errs : "unknown error");
-		child_config_result(a->master, r->hdr->id,
-		    errs != NULL ? errs : "the configuration does not parse");
-		free(errs);
-	} else {
-		config_free(a->cfg);
-		a->cfg = cfg;
-		child_config_result(a->master, r->hdr->id, NULL);
-	}
-	free(path);
-	free(text);
+	if ((cfg = child_config_take(a->master, r, a->name)) == NULL)
+		return;
+	config_free(a->cfg);
+	a->cfg = cfg;
+	log_info("%s: configuration reloaded", a->name);
+	child_config_result(a->master, r->hdr->id, NULL);
 }
 
 static void

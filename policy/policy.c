@@ -183,19 +183,6 @@ on_peer(struct ipc_reader *rd)
 	    on_smtpd_closed, NULL);
 }
 
-/* Errors of the config parser on one line, for the log. */
-static void
-one_line(char *s)
-{
-	size_t len = strlen(s);
-
-	while (len > 0 && s[len - 1] == '\n')
-		s[--len] = '\0';
-	for (; *s != '\0'; s++)
-		if (*s == '\n')
-			*s = ';';
-}
-
 /* Said at every start and reload while it lasts: mail waits for it. */
 static void
 warn_alias_db(void)
@@ -214,26 +201,15 @@ reload(struct ipc_reader *rd)
 {
 	struct policy_tables t;
 	struct config *cfg;
-	char *path, *text, *errs = NULL, err[1024];
+	char err[1024];
 
-	path = ipc_get_str(rd);
-	text = ipc_get_str(rd);
-	ipc_get_end(rd);
-	if ((cfg = config_parse(path, text, &errs)) == NULL) {
-		if (errs != NULL)
-			one_line(errs);
-		log_warn("policy: new configuration not applied: %s",
-		    errs != NULL ? errs : path);
-		child_config_result(pol.master, rd->hdr->id,
-		    errs != NULL ? errs : "the configuration does not parse");
-		goto done;
-	}
+	if ((cfg = child_config_take(pol.master, rd, "policy")) == NULL)
+		return;
+	/* Tables load as mail_owner now: a reload may not read them. */
 	if (policy_tables_load(cfg, &t, err, sizeof(err)) == -1) {
-		log_warn("policy: new configuration not applied, old tables "
-		    "kept: %s", err);
-		child_config_result(pol.master, rd->hdr->id, err);
+		child_config_refused(pol.master, rd->hdr->id, "policy", err);
 		config_free(cfg);
-		goto done;
+		return;
 	}
 	policy_tables_free(&pol.tables);
 	pol.tables = t;
@@ -242,11 +218,6 @@ reload(struct ipc_reader *rd)
 	log_info("policy: configuration reloaded");
 	warn_alias_db();
 	child_config_result(pol.master, rd->hdr->id, NULL);
-
-done:
-	free(errs);
-	free(path);
-	free(text);
 }
 
 static void

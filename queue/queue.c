@@ -273,26 +273,14 @@ static void
 reload(struct ipc_reader *rd)
 {
 	struct config *cfg;
-	char *path, *text, *errs = NULL;
 
-	path = ipc_get_str(rd);
-	text = ipc_get_str(rd);
-	ipc_get_end(rd);
-	if ((cfg = config_parse(path, text, &errs)) == NULL) {
-		log_warn("queue: new configuration refused: %s",
-		    errs ? errs : "?");
-		child_config_result(q.master, rd->hdr->id,
-		    errs != NULL ? errs : "the configuration does not parse");
-	} else {
-		config_free(q.cfg);
-		q.cfg = cfg;
-		store_reload();
-		log_info("queue: configuration reloaded");
-		child_config_result(q.master, rd->hdr->id, NULL);
-	}
-	free(errs);
-	free(path);
-	free(text);
+	if ((cfg = child_config_take(q.master, rd, "queue")) == NULL)
+		return;
+	config_free(q.cfg);
+	q.cfg = cfg;
+	store_reload();
+	log_info("queue: configuration reloaded");
+	child_config_result(q.master, rd->hdr->id, NULL);
 }
 
 static void

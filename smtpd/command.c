@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "addr.h"
+#include "text.h"
 #include "xmalloc.h"
 #include "smtpd/command.h"
 
@@ -672,18 +673,6 @@ cmd_line_too_long(struct smtp_state *st, struct cmd_reply *r)
 	cmd_count(st, VERB_UNKNOWN, r->code);
 }
 
-/* Copy a policy reply text, keeping it on one line. */
-static void
-cmd_clean_text(char *out, size_t outlen, const char *text)
-{
-	size_t i;
-
-	strlcpy(out, text, outlen);
-	for (i = 0; out[i] != '\0'; i++)
-		if ((unsigned char)out[i] < ' ' || out[i] == 0x7f)
-			out[i] = ' ';
-}
-
 void
 cmd_verdict(struct smtp_state *st, unsigned code, const char *text,
     const char *sender, struct cmd_reply *r)
@@ -717,7 +706,7 @@ cmd_verdict(struct smtp_state *st, unsigned code, const char *text,
 	} else {
 		if (code < 400 || code > 599)
 			code = 451;
-		cmd_clean_text(clean, sizeof(clean), text);
+		text_one_line(clean, sizeof(clean), text);
 		if (clean[0] == '\0')
 			strlcpy(clean, code < 500 ? "4.7.1 Try again later" :
 			    "5.7.1 Refused by policy", sizeof(clean));

@@ -28,6 +28,7 @@
 #include "header.h"
 #include "ipc.h"
 #include "log.h"
+#include "text.h"
 #include "xmalloc.h"
 
 #include "smtpd/command.h"
@@ -162,18 +163,6 @@ session_printf(struct session *s, const char *fmt, ...)
 		buf[n - 1] = '\n';
 	}
 	session_write(s, buf, (size_t)n);
-}
-
-/* A reply text from another process, kept on one line. */
-static void
-session_clean(char *out, size_t outlen, const char *text)
-{
-	size_t i;
-
-	strlcpy(out, text, outlen);
-	for (i = 0; out[i] != '\0'; i++)
-		if ((unsigned char)out[i] < ' ' || out[i] == 0x7f)
-			out[i] = ' ';
 }
 
 static void
@@ -573,7 +562,7 @@ session_queue_qid(uint64_t id, uint32_t code, const char *text,
 	if (s->state != S_QID)
 		fatal("smtpd: %s for a session not waiting for it",
 		    ipc_type_name(IMSG_MSG_QID));
-	session_clean(clean, sizeof(clean), text);
+	text_one_line(clean, sizeof(clean), text);
 	if (code != 354) {
 		wait_remove(s);
 		if (code < 400 || code > 599)
@@ -715,7 +704,7 @@ session_queue_result(uint64_t id, uint32_t code, const char *text,
 		fatal("smtpd: %s for a session not waiting for it",
 		    ipc_type_name(IMSG_MSG_RESULT));
 	wait_remove(s);
-	session_clean(clean, sizeof(clean), text);
+	text_one_line(clean, sizeof(clean), text);
 	if (code < 200 || code > 599 || (code >= 300 && code < 400))
 		code = 451;
 	if (code != 250)

@@ -347,30 +347,18 @@ reload(struct ipc_chan *master, struct ipc_reader *rd)
 {
 	struct smtpd_conf *c;
 	struct config *cfg;
-	char *path, *text, *errs = NULL;
 
-	path = ipc_get_str(rd);
-	text = ipc_get_str(rd);
-	ipc_get_end(rd);
-	if ((cfg = config_parse(path, text, &errs)) == NULL) {
-		log_warn("smtpd: new configuration refused: %s",
-		    errs != NULL ? errs : "?");
-		child_config_result(master, rd->hdr->id,
-		    errs != NULL ? errs : "the configuration does not parse");
-	} else {
-		/* Open sessions keep the configuration they started with. */
-		c = xcalloc(1, sizeof(*c));
-		c->cfg = cfg;
-		c->refs = 1;
-		smtpd_conf_unref(smtpd.conf);
-		smtpd.conf = c;
-		listeners_prune(cfg);
-		log_info("smtpd: configuration reloaded");
-		child_config_result(master, rd->hdr->id, NULL);
-	}
-	free(errs);
-	free(path);
-	free(text);
+	if ((cfg = child_config_take(master, rd, "smtpd")) == NULL)
+		return;
+	/* Open sessions keep the configuration they started with. */
+	c = xcalloc(1, sizeof(*c));
+	c->cfg = cfg;
+	c->refs = 1;
+	smtpd_conf_unref(smtpd.conf);
+	smtpd.conf = c;
+	listeners_prune(cfg);
+	log_info("smtpd: configuration reloaded");
+	child_config_result(master, rd->hdr->id, NULL);
 }
 
 static void

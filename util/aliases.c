@@ -36,6 +36,7 @@
 #include "addr.h"
 #include "aliases.h"
 #include "config.h"
+#include "text.h"
 #include "xmalloc.h"
 
 /* Lookups one walk of aliases_find_unbuilt() may make. */
@@ -65,18 +66,6 @@ cerr(struct compile *c, size_t line, const char *fmt, ...)
 	vfprintf(c->errs, fmt, ap);
 	va_end(ap);
 	fputc('\n', c->errs);
-}
-
-static char *
-trim(char *s)
-{
-	char *end;
-
-	s += strspn(s, " \t\r\n");
-	end = s + strlen(s);
-	while (end > s && strchr(" \t\r\n", end[-1]) != NULL)
-		*--end = '\0';
-	return s;
 }
 
 /* Is the target an address the grammar accepts (bare names too)? */
@@ -160,7 +149,7 @@ parse_targets(struct compile *c, size_t line, const char *name, char *v)
 		}
 		last = *p == '\0';
 		*p = '\0';
-		t = trim(t);
+		t = text_trim(t);
 		if (*t != '\0') {
 			if (check_target(c, line, name, t) == -1)
 				bad = 1;
@@ -267,7 +256,7 @@ parse_line(struct compile *c, char *buf, size_t lineno, char **pending,
 {
 	char *s, *joined;
 
-	s = trim(buf);
+	s = text_trim(buf);
 	if (*s == '#' || (*s == '\0' && buf[0] != ' ' && buf[0] != '\t'))
 		return;
 	if (buf[0] == ' ' || buf[0] == '\t') {
@@ -420,7 +409,7 @@ warn_unbuilt(const struct config *cfg, const char *src,
 		for (tok = v; tok != NULL; tok = next) {
 			if ((next = strchr(tok, ',')) != NULL)
 				*next++ = '\0';
-			tok = trim(tok);
+			tok = text_trim(tok);
 			kind = aliases_target_kind(cfg, tok);
 			if (kind == ALIAS_TARGET_LOCAL)
 				continue;
@@ -672,7 +661,7 @@ walk(struct walk *w, const char *name, int depth)
 	for (tok = value; tok != NULL && rv == 0; tok = next) {
 		if ((next = strchr(tok, ',')) != NULL)
 			*next++ = '\0';
-		tok = trim(tok);
+		tok = text_trim(tok);
 		w->kind = aliases_target_kind(w->cfg, tok);
 		if (w->kind != ALIAS_TARGET_LOCAL)
 			rv = 1;

@@ -15,20 +15,8 @@
 #include "config.h"
 #include "ipc.h"
 #include "log.h"
+#include "text.h"
 #include "xmalloc.h"
-
-/* Turn the parser's multi-line errors into one log line. */
-static void
-errs_one_line(char *errs)
-{
-	size_t len = strlen(errs);
-	char *p;
-
-	while (len > 0 && errs[len - 1] == '\n')
-		errs[--len] = '\0';
-	for (p = errs; (p = strchr(p, '\n')) != NULL; p++)
-		*p = ';';
-}
 
 /*
  * Block for the master's first frame, which must be IMSG_CONFIG.  The
@@ -58,7 +46,7 @@ child_first_config(int master_fd)
 
 	if ((cfg = config_parse(path, text, &errs)) == NULL) {
 		if (errs != NULL)
-			errs_one_line(errs);
+			text_join_lines(errs);
 		fatal("configuration from master does not parse: %s",
 		    errs != NULL ? errs : path);
 	}
@@ -67,13 +55,45 @@ child_first_config(int master_fd)
 	return cfg;
 }
 
+struct config *
+child_config_take(struct ipc_chan *master, struct ipc_reader *rd,
+    const char *role)
+{
+	struct config *cfg;
+	char *path, *text, *errs = NULL;
+
+	path = ipc_get_str(rd);
+	text = ipc_get_str(rd);
+	ipc_get_end(rd);
+	if ((cfg = config_parse(path, text, &errs)) == NULL)
+		child_config_refused(master, rd->hdr->id, role,
+		    errs != NULL ? errs : "the configuration does not parse");
+	free(errs);
+	free(path);
+	free(text);
+	return cfg;
+}
+
+void
+child_config_refused(struct ipc_chan *master, uint64_t id,
+    const char *role, const char *why)
+{
+	char *line = xstrdup(why);
+
+	text_join_lines(line);
+	log_warn("%s: new configuration not applied, the old one stays: %s",
+	    role, line);
+	child_config_result(master, id, line);
+	free(line);
+}
+
 void
 child_config_result(struct ipc_chan *master, uint64_t id, const char *err)
 {
 	struct ipc_msg *msg = ipc_msg_new(IMSG_CONFIG_RESULT, id);
 	char *why = xstrdup(err != NULL ? err : "");
 
-	errs_one_line(why);
+	text_join_lines(why);
 	ipc_add_u32(msg, err == NULL);
 	ipc_add_str(msg, why);
 	ipc_send(master, msg, IPC_NO_FD);

@@ -27,6 +27,18 @@ struct child_env {
 struct config	*child_first_config(int master_fd);
 
 /*
+ * A later IMSG_CONFIG from the master: its configuration, parsed.  When
+ * it does not parse, this logs why (as role), tells the master, and
+ * returns NULL; the caller keeps its old one.  Otherwise the caller
+ * applies it and answers with child_config_result(), or refuses it with
+ * child_config_refused() when something it depends on fails.
+ */
+struct config	*child_config_take(struct ipc_chan *master,
+		    struct ipc_reader *rd, const char *role);
+/* Log that role keeps its old configuration, and tell the master why. */
+void		 child_config_refused(struct ipc_chan *master, uint64_t id,
+		    const char *role, const char *why);
+/*
  * Answer the master's IMSG_CONFIG of that id: err NULL when the new
  * configuration is applied, else why the old one stays (the parser's
  * lines are joined into one).

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "cidr.h"
+#include "text.h"
 #include "xmalloc.h"
 
 struct cidr_entry {
@@ -152,18 +153,6 @@ table_add(struct cidr_table *t, const struct cidr_entry *e)
 	t->e[t->n++] = *e;
 }
 
-static char *
-trim(char *s)
-{
-	char *end;
-
-	s += strspn(s, " \t\r\n");
-	end = s + strlen(s);
-	while (end > s && strchr(" \t\r\n", end[-1]) != NULL)
-		*--end = '\0';
-	return s;
-}
-
 /* One logical line "prefix value"; 0, or -1 with why. */
 static int
 parse_line(struct cidr_table *t, char *line, size_t lineno, char *why,
@@ -177,7 +166,7 @@ parse_line(struct cidr_table *t, char *line, size_t lineno, char *why,
 	value = line + strcspn(line, " \t");
 	if (*value != '\0')
 		*value++ = '\0';
-	value = trim(value);
+	value = text_trim(value);
 	if (*value == '\0') {
 		snprintf(why, whylen, "\"%s\": missing value", key);
 		return -1;
@@ -224,7 +213,7 @@ cidr_load(const char *path, char *err, size_t errlen)
 	t->path = xstrdup(path);
 	while (getline(&line, &cap, fp) != -1) {
 		lineno++;
-		s = trim(line);
+		s = text_trim(line);
 		if (*s == '\0' || *s == '#')
 			continue;
 		if (line[0] == ' ' || line[0] == '\t') {
