@@ -92,19 +92,28 @@ dir_young(const char *path, time_t now)
 }
 
 /*
- * mkdir path (0700) unless it exists.  A new directory, or a young one
- * someone else made, is synced into parent before the delivery counts.
+ * mkdir path (0700) unless it exists.  1 when its entry must be synced
+ * into the parent before the delivery counts (it is new, or a young one
+ * someone else made), 0 when not, -1 on error.
  */
 static int
-ensure_dir(const char *path, const char *parent, time_t now)
+ensure_dir(const char *path, time_t now)
 {
 	if (mkdir(path, 0700) == -1) {
 		if (errno != EEXIST)
 			return -1;
-		if (!dir_young(path, now))
-			return 0;
+		return dir_young(path, now);
 	}
-	return sync_dir(parent);
+	return 1;
+}
+
+/* ensure_dir, then the parent's sync when it is needed. */
+static int
+ensure_synced(const char *path, const char *parent, time_t now)
+{
+	int rv = ensure_dir(path, now);
+
+	return rv == 1 ? sync_dir(parent) : rv;
 }
 
 static int
@@ -114,6 +123,7 @@ make_dirs(const struct maildir_job *j)
 	static const char *subs[] = { "tmp", "new", "cur" };
 	char *slash;
 	size_t i;
+	int rv, need = 0;
 
 	if (strlcpy(parent, j->maildir, sizeof(parent)) >= sizeof(parent)) {
 		errno = ENAMETOOLONG;
@@ -127,21 +137,23 @@ make_dirs(const struct maildir_job *j)
 		strlcpy(base, j->vdir, sizeof(base));
 		if ((slash = strrchr(base, '/')) != NULL && slash != base)
 			*slash = '\0';
-		if (ensure_dir(j->vdir, base, j->now) == -1)
+		if (ensure_synced(j->vdir, base, j->now) == -1)
 			return -1;
 	}
-	if (ensure_dir(j->maildir, parent, j->now) == -1)
+	if (ensure_synced(j->maildir, parent, j->now) == -1)
 		return -1;
+	/* tmp, new and cur share a parent: one sync covers them all. */
 	for (i = 0; i < 3; i++) {
 		if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", j->maildir,
 		    subs[i]) >= sizeof(sub)) {
 			errno = ENAMETOOLONG;
 			return -1;
 		}
-		if (ensure_dir(sub, j->maildir, j->now) == -1)
+		if ((rv = ensure_dir(sub, j->now)) == -1)
 			return -1;
+		need |= rv;
 	}
-	return 0;
+	return need ? sync_dir(j->maildir) : 0;
 }
 
 static int

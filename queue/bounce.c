@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "header.h"
 #include "ipc.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -97,19 +98,15 @@ status_code(const char *dsn)
 	return dsn[0] == '2' ? "5.0.0" : dsn;
 }
 
-/* "[192.0.2.1]:25" or "host:25" without the port, for Remote-MTA. */
+/* "[192.0.2.1]:25" without the port, for Remote-MTA. */
 static void
 remote_host(const char *relay, char *out, size_t outlen)
 {
 	char *cut;
 
 	clean_text(relay, out, outlen);
-	if (out[0] == '[')
-		cut = strstr(out, "]:") != NULL ? strstr(out, "]:") + 1 : NULL;
-	else
-		cut = strchr(out, ':');
-	if (cut != NULL)
-		*cut = '\0';
+	if (out[0] == '[' && (cut = strstr(out, "]:")) != NULL)
+		cut[1] = '\0';
 }
 
 /*
@@ -120,18 +117,6 @@ static int
 expired(const struct qrcpt *rc)
 {
 	return rc->dsn != NULL && rc->dsn[0] == '4';
-}
-
-/* Does the line at p start a header field ("name:")? */
-static int
-field_start(const unsigned char *p, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len && p[i] > 0x20 && p[i] < 0x7f && p[i] != ':';
-	    i++)
-		;
-	return i > 0 && i < len && p[i] == ':';
 }
 
 /*
@@ -165,7 +150,7 @@ original_headers(const struct qmsg *m, struct rec_buf *out)
 			break;
 		p = out->p + pos;
 		len = (size_t)(nl - p) + 1;
-		if (field_start(p, len) ||
+		if (header_name_len((const char *)p, len) != 0 ||
 		    (keep > 0 && (p[0] == ' ' || p[0] == '\t')))
 			keep = pos + len;
 		else

@@ -56,7 +56,6 @@ struct ioseg {
 	uint64_t	written;	/* bytes at the tail */
 	uint64_t	synced;		/* bytes known durable */
 	uint64_t	last_seq;	/* of the last record written */
-	int		dir_synced;	/* its directory entry is durable */
 	unsigned char	segrec[SEGREC_SIZE];
 };
 
@@ -422,7 +421,6 @@ open_next(struct iothread *io)
 	s = seg_add(io, io->next_seg++);
 	s->fd = fd;
 	s->size = size;
-	s->dir_synced = 1;
 	io->cur = s;
 
 	sr.version = REC_SEGMENT_VERSION;
@@ -571,10 +569,9 @@ run_batch(struct iothread *io, struct io_reqlist *batch, int *freed)
 			need_sync |= r->sync;
 		} else if (r->kind == IO_SYNC)
 			need_sync = 1;
-	}
-	TAILQ_FOREACH(r, batch, entry)
-		if (r->kind == IO_UNLINK)
+		else if (r->kind == IO_UNLINK)
 			unlinks++;
+	}
 	/* Before anything older goes, the tail is durable (see above). */
 	if (unlinks > 0 && io->cur == NULL)
 		open_next(io);
@@ -615,16 +612,15 @@ cut_power(struct iothread *io)
 	size_t i;
 	int fd;
 
-	/* The spare's entry was never synced: it may be gone. */
+	/*
+	 * A segment's entry is synced before anything is written to it;
+	 * the spare's never is, so it may be gone.
+	 */
 	if (io->spare_fd >= 0)
 		unlinkat(io->dirfd, SEG_SPARE, 0);
 	for (i = 0; i < io->nsegs; i++) {
 		s = &io->segs[i];
 		seg_name(s->num, name);
-		if (!s->dir_synced) {
-			unlinkat(io->dirfd, name, 0);
-			continue;
-		}
 		fd = s->fd >= 0 ? s->fd :
 		    openat(io->dirfd, name, O_WRONLY | O_CLOEXEC);
 		if (fd < 0 || ftruncate(fd, (off_t)s->synced) != 0)
@@ -676,6 +672,27 @@ start_log(struct iothread *io)
 		post_done(io);
 }
 
+/*
+ * Under mu: wait for requests, a stop or a power cut (1).  While there is
+ * no spare the wait ends at the next retry time (0), so that the queue
+ * takes mail again by itself once space returns, with no mail arriving.
+ */
+static int
+wait_work(struct iothread *io)
+{
+	struct timespec at = { 0, 0 };
+
+	at.tv_sec = io->spare_retry;
+	while (TAILQ_EMPTY(&io->pending) && !io->stop && !io->powercut) {
+		if (!io->spare_failed)
+			pthread_cond_wait(&io->cv, &io->mu);
+		else if (pthread_cond_timedwait(&io->cv, &io->mu, &at) ==
+		    ETIMEDOUT)
+			return 0;
+	}
+	return 1;
+}
+
 static void *
 io_main(void *arg)
 {
@@ -687,8 +704,15 @@ io_main(void *arg)
 	start_log(io);
 	pthread_mutex_lock(&io->mu);
 	for (;;) {
-		while (TAILQ_EMPTY(&io->pending) && !io->stop && !io->powercut)
-			pthread_cond_wait(&io->cv, &io->mu);
+		if (!wait_work(io)) {
+			/* Idle without a spare: try for one again. */
+			pthread_mutex_unlock(&io->mu);
+			make_spare(io, 0);
+			if (!TAILQ_EMPTY(&io->out))
+				post_done(io);
+			pthread_mutex_lock(&io->mu);
+			continue;
+		}
 		if ((cut = io->powercut) != 0)
 			break;
 		if (TAILQ_EMPTY(&io->pending) && io->stop)
@@ -777,12 +801,17 @@ iothread_start(struct event_base *base, const struct io_params *p,
     io_done_fn done, void *arg)
 {
 	struct iothread *io = xcalloc(1, sizeof(*io));
+	pthread_condattr_t ca;
 	struct ioseg *s;
 	size_t i;
 	int err;
 
 	pthread_mutex_init(&io->mu, NULL);
-	pthread_cond_init(&io->cv, NULL);
+	/* Timed waits count on the clock that spare_retry uses. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&io->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	TAILQ_INIT(&io->pending);
 	TAILQ_INIT(&io->done);
 	TAILQ_INIT(&io->out);
@@ -799,7 +828,6 @@ iothread_start(struct event_base *base, const struct io_params *p,
 		/* What recovery kept is on disk and synced by it. */
 		s = seg_add(io, p->segs[i]);
 		s->size = s->written = s->synced = p->seglens[i];
-		s->dir_synced = 1;
 		io->prev_num = s->num;
 		io->prev_len = s->synced;
 		note_durable(io, s->num, s->synced);

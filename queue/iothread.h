@@ -111,8 +111,9 @@ void		 iothread_stop(struct iothread *);
 #ifdef BULWARK_TESTING
 /*
  * The power-cut simulation: at its next safe point the thread truncates
- * every segment to its last synced length and unlinks every segment whose
- * directory entry was never synced.  With do_exit it then logs and calls
+ * every segment to its last synced length and unlinks the spare, the one
+ * file whose directory entry is never synced (a segment's is synced
+ * before it is written to).  With do_exit it then logs and calls
  * _exit(137); without, the thread ends and iothread_halt() collects it.
  */
 void		 iothread_power_cut(struct iothread *, int do_exit);

@@ -70,20 +70,15 @@ qmsg_open_rcpts(const struct qmsg *m)
 }
 
 void
-qrcpt_set_reason(struct qrcpt *r, const char *dsn, const char *reason)
+qrcpt_set_outcome(struct qrcpt *r, const char *dsn, const char *reason,
+    const char *remote, const char *reply)
 {
 	free(r->dsn);
 	free(r->reason);
-	r->dsn = xstrdup(dsn ? dsn : "");
-	r->reason = xstrdup(reason ? reason : "");
-	qrcpt_set_reply(r, NULL, NULL);
-}
-
-void
-qrcpt_set_reply(struct qrcpt *r, const char *remote, const char *reply)
-{
 	free(r->remote);
 	free(r->reply);
+	r->dsn = xstrdup(dsn ? dsn : "");
+	r->reason = xstrdup(reason ? reason : "");
 	r->remote = r->reply = NULL;
 	if (reply != NULL && *reply != '\0') {
 		r->remote = xstrdup(remote != NULL ? remote : "");

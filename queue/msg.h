@@ -91,11 +91,12 @@ struct qmsg	*qmsg_from_commit(uint64_t id, struct rec_commit *c);
 void		 qmsg_free(struct qmsg *);
 /* Recipients not yet sent or bounced. */
 uint32_t	 qmsg_open_rcpts(const struct qmsg *);
-/* The last outcome's status and text; forgets the remote reply. */
-void		 qrcpt_set_reason(struct qrcpt *, const char *dsn,
-		    const char *reason);
-/* The server and reply behind that outcome ("" or NULL: none). */
-void		 qrcpt_set_reply(struct qrcpt *, const char *remote,
+/*
+ * The last outcome: its status and text, and the server and reply it
+ * rests on (reply "" or NULL: none).
+ */
+void		 qrcpt_set_outcome(struct qrcpt *, const char *dsn,
+		    const char *reason, const char *remote,
 		    const char *reply);
 
 #endif

@@ -14,7 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "crc32c.h"
 #include "log.h"
 #include "qid.h"
 #include "xmalloc.h"
@@ -208,8 +207,7 @@ on_outcome(struct recovery *r, struct rcv_ent *e, const struct rec_item *it)
 		rc->next_try = (time_t)o.next_try;
 		break;
 	}
-	qrcpt_set_reason(rc, o.dsn, o.reason);
-	qrcpt_set_reply(rc, o.remote, o.reply);
+	qrcpt_set_outcome(rc, o.dsn, o.reason, o.remote, o.reply);
 	rec_outcome_free(&o);
 }
 
@@ -473,20 +471,16 @@ read_segrec(int dirfd, uint64_t num, struct rec_segment *sr)
 {
 	unsigned char buf[REC_HDR_SIZE + REC_SEGMENT_PAYLOAD];
 	char name[SEG_NAME_LEN + 1];
-	struct rec_hdr h;
-	ssize_t n;
-	int fd;
+	int fd, rv;
 
 	seg_name(num, name);
 	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) < 0)
 		return -1;
-	n = pread(fd, buf, sizeof(buf), 0);
+	rv = seg_read_record(fd, 0, REC_SEGMENT_PAYLOAD, REC_SEGMENT, 0, buf);
 	close(fd);
-	if (n != (ssize_t)sizeof(buf) || rec_hdr_decode(buf, &h) != 0 ||
-	    h.type != REC_SEGMENT || h.len != REC_SEGMENT_PAYLOAD ||
-	    crc32c(0, buf + REC_HDR_SIZE, h.len) != h.pcrc)
+	if (rv != 0)
 		return -1;
-	return rec_segment_decode(buf + REC_HDR_SIZE, h.len, sr);
+	return rec_segment_decode(buf + REC_HDR_SIZE, REC_SEGMENT_PAYLOAD, sr);
 }
 
 /*
@@ -519,6 +513,7 @@ run_one(struct recovery *r, int dirfd, uint64_t num, int is_last,
     uint64_t trusted)
 {
 	char name[SEG_NAME_LEN + 1];
+	const unsigned char *buf;
 	struct stat st;
 	void *map = NULL;
 	size_t keep;
@@ -535,9 +530,8 @@ run_one(struct recovery *r, int dirfd, uint64_t num, int is_last,
 			goto fail;
 	}
 	/* An empty file maps nothing: scan an empty buffer, not NULL. */
-	if (map == NULL)
-		map = (void *)"";
-	keep = recovery_feed(r, num, map, trusted_len(r, num, map,
+	buf = map != NULL ? map : (const unsigned char *)"";
+	keep = recovery_feed(r, num, buf, trusted_len(r, num, buf,
 	    (size_t)st.st_size, trusted), is_last);
 	if (map != NULL)
 		munmap(map, (size_t)st.st_size);

@@ -412,8 +412,7 @@ rcpt_defer(struct qmsg *m, uint32_t i, const char *dsn, const char *text,
 	char buf[512];
 
 	rc->attempts++;
-	qrcpt_set_reason(rc, dsn, text);
-	qrcpt_set_reply(rc, remote, reply);
+	qrcpt_set_outcome(rc, dsn, text, remote, reply);
 	if (now - m->arrival >= queue_config()->queue_lifetime) {
 		rc->state = RS_BOUNCING;
 		rc->next_try = 0;
@@ -640,7 +639,7 @@ on_rcpt(enum agent a, struct job *j, struct ipc_reader *rd)
 	switch (status) {
 	case DSTATUS_SENT:
 		rc->state = RS_SENT;
-		qrcpt_set_reason(rc, dsn, text);
+		qrcpt_set_outcome(rc, dsn, text, NULL, NULL);
 		store_outcome(j->m, index);
 		break;
 	case DSTATUS_DEFER:
@@ -649,8 +648,7 @@ on_rcpt(enum agent a, struct job *j, struct ipc_reader *rd)
 	case DSTATUS_BOUNCE:
 		rc->state = RS_BOUNCING;
 		rc->next_try = 0;
-		qrcpt_set_reason(rc, dsn, text);
-		qrcpt_set_reply(rc, relay, reply);
+		qrcpt_set_outcome(rc, dsn, text, relay, reply);
 		break;
 	}
 	log_debug("%s: rcpt %u via %s: status %u (%s)", j->m->qid, index,

@@ -310,9 +310,6 @@ segtab_read(struct segtab *t, uint64_t num, uint64_t off, uint32_t len,
 {
 	char name[SEG_NAME_LEN + 1];
 	struct segent *e;
-	struct rec_hdr h;
-	size_t want = REC_HDR_SIZE + (size_t)len;
-	ssize_t r;
 
 	if ((e = segtab_find(t, num)) == NULL || !e->exists) {
 		errno = ENOENT;
@@ -324,7 +321,18 @@ segtab_read(struct segtab *t, uint64_t num, uint64_t off, uint32_t len,
 		if (e->rfd < 0)
 			return -1;
 	}
-	if ((r = pread(e->rfd, buf, want, (off_t)off)) < 0)
+	return seg_read_record(e->rfd, off, len, type, qid, buf);
+}
+
+int
+seg_read_record(int fd, uint64_t off, uint32_t len, uint8_t type,
+    uint64_t qid, unsigned char *buf)
+{
+	size_t want = REC_HDR_SIZE + (size_t)len;
+	struct rec_hdr h;
+	ssize_t r;
+
+	if ((r = pread(fd, buf, want, (off_t)off)) < 0)
 		return -1;
 	if ((size_t)r != want || rec_hdr_decode(buf, &h) != 0 ||
 	    h.len != len || h.type != type || h.qid != qid ||

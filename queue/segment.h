@@ -71,5 +71,8 @@ size_t		 segtab_count(const struct segtab *);
 int		 segtab_read(struct segtab *, uint64_t num, uint64_t off,
 		    uint32_t len, uint8_t type, uint64_t qid,
 		    unsigned char *buf);
+/* The same check on the record at off of the open segment file fd. */
+int		 seg_read_record(int fd, uint64_t off, uint32_t len,
+		    uint8_t type, uint64_t qid, unsigned char *buf);
 
 #endif

@@ -59,7 +59,6 @@ static struct {
 	uint64_t	 synced_seq;
 	int		 disk_full;	/* a write met ENOSPC or EDQUOT */
 	int		 no_spare;	/* the log cannot rotate safely */
-	time_t		 nudged;	/* last wake-up of the thread */
 	struct event	*idle;
 	struct unpin	*unpins;	/* FIFO in seq order */
 	size_t		 nunpins;
@@ -176,8 +175,12 @@ store_start(int dirfd, struct recovery *rcv, struct qid_gen *qgen)
 	st.segs = segtab_new(dirfd);
 	for (i = 0; i < rcv->nsegs; i++)
 		segtab_add(st.segs, rcv->segs[i]);
-	/* Writing goes on in a new segment after the last one found. */
-	segtab_set_tail(st.segs, rcv->last_seg + 1);
+	/*
+	 * The newest segment found stays the tail until the thread has made
+	 * the next one (IO_EV_SEGMENT), so it is never freed before: the log
+	 * always keeps a SEGMENT record with the sequence and the id floor.
+	 */
+	segtab_set_tail(st.segs, rcv->last_seg);
 	TAILQ_FOREACH(m, &rcv->live, all)
 		segtab_pin(st.segs, m->min_seg);
 	qid_seen(qgen, rcv->max_qid);
@@ -233,26 +236,15 @@ store_power_cut(void)
 }
 #endif
 
-/*
- * Whether new mail must wait for disk space.  Without a spare segment
- * the thread retries at its next batch; a wake-up a second keeps that
- * going while every arrival is being refused.
- */
+/* Whether new mail must wait for disk space. */
 int
 store_disk_full(void)
 {
 	struct statvfs sv;
 	uint64_t need;
-	time_t now;
 
-	if (st.no_spare) {
-		now = time(NULL);
-		if (now != st.nudged) {
-			st.nudged = now;
-			submit(io_req_new(IO_SYNC));
-		}
+	if (st.no_spare)
 		return 1;
-	}
 	if (!st.disk_full)
 		return 0;
 	/* Carry on once there is room for a couple of segments again. */
@@ -629,6 +621,7 @@ io_done(struct io_req *r, void *arg)
 	case IO_EV_SEGMENT:
 		segtab_add(st.segs, r->segno);
 		segtab_set_tail(st.segs, r->segno);
+		free_segments();
 		break;
 	case IO_EV_UNTRUSTED:
 		on_untrusted(r);
@@ -640,7 +633,10 @@ io_done(struct io_req *r, void *arg)
 		on_append(r);
 		break;
 	case IO_UNLINK:
-		if (r->error != 0 && r->error != ENOENT)
+		/* Not now (no synced tail yet): it goes back to the table. */
+		if (r->error == EBUSY)
+			segtab_add(st.segs, r->segno);
+		else if (r->error != 0 && r->error != ENOENT)
 			log_warn("queue: segment %016" PRIx64 " not freed: %s",
 			    r->segno, strerror(r->error));
 		break;

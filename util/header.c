@@ -11,11 +11,7 @@
 
 #include "header.h"
 
-/*
- * Length of the field name when line starts with "name:" (blanks allowed
- * before the colon, as the obsolete syntax of RFC 5322 permits), else 0.
- */
-static size_t
+size_t
 header_name_len(const char *line, size_t len)
 {
 	size_t i, name;

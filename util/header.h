@@ -14,6 +14,12 @@
 #define HDR_HAS_FROM		0x04
 
 /*
+ * Length of the field name when line starts with "name:" (blanks allowed
+ * before the colon, as the obsolete syntax of RFC 5322 permits), else 0.
+ */
+size_t	header_name_len(const char *line, size_t len);
+
+/*
  * Scan one unfolded or folded header line (without its line ending) and
  * return the HDR_HAS_* flag it sets, or 0.
  */

@@ -153,6 +153,8 @@ test_created_dirs_synced(void)
 	CU_ASSERT(was_synced(b.vdir));
 	CU_ASSERT(was_synced(b.maildir));
 	CU_ASSERT(was_synced(b.sub[1]));
+	/* base, vdir, Maildir once for its three, the file, new/. */
+	CU_ASSERT_EQUAL(nsynced, 5);
 	box_remove(&b);
 }
 
