@@ -227,7 +227,7 @@ ljob_free(struct djob *job)
 
 /*
  * The alias database to use, or NULL when there is none.  One that is
- * named but not built yet is used all the same: its lookups fail, so
+ * named but not built yet is used all the same: the walk reports it, so
  * the mail waits rather than going to a mailbox named like an alias.
  */
 static const char *
@@ -422,7 +422,6 @@ local_main(const struct child_env *env, struct config *cfg)
 	struct event *sigchld;
 
 	/* No priv_drop: each delivery child becomes the mailbox owner. */
-	signal(SIGPIPE, SIG_IGN);
 	if ((base = event_base_new()) == NULL)
 		fatal("local: cannot create the event loop");
 	agent_init(&agent, base, env, cfg, "local", "local", &local_ops);

@@ -15,8 +15,6 @@
 #include "mailbox.h"
 #include "maildir.h"
 
-#define ALIAS_MAILBOXES_MAX	1000	/* mailboxes one recipient reaches */
-
 /* Where one recipient goes, or why it goes nowhere. */
 struct rcpt_plan {
 	struct mailbox		*mb;
@@ -30,10 +28,10 @@ struct rcpt_plan {
 
 /*
  * Resolve an envelope recipient to its mailboxes: its domain must be a
- * local one, its local part is looked up in the alias database dbpath
- * (NULL when there is none) and expanded, and each name is resolved with
- * mailbox_resolve().  Returns 0 (plan->nmb >= 1) or -1 with the status,
- * dsn and text to report.
+ * local one, its local part is expanded by aliases_walk() through the
+ * alias database dbpath (NULL when there is none), and each name is
+ * resolved with mailbox_resolve().  Returns 0 (plan->nmb >= 1) or -1
+ * with the status, dsn and text to report.
  */
 int	local_resolve(const struct config *, const char *dbpath,
 	    const char *rcpt, struct rcpt_plan *);

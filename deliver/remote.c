@@ -8,12 +8,12 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <event2/event.h>
 
+#include "addr.h"
 #include "deliver.h"
 #include "log.h"
 #include "relayhost.h"
@@ -25,12 +25,7 @@ static struct agent	 agent;
 static int
 address_ok(const char *addr)
 {
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)addr; *p != '\0'; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			return 0;
-	return p - (const unsigned char *)addr <= 512;
+	return !addr_has_control(addr) && strlen(addr) <= 512;
 }
 
 /* Report the recipients whose address cannot be sent; 0 when any is left. */
@@ -103,11 +98,6 @@ void
 remote_main(const struct child_env *env, struct config *cfg)
 {
 	struct event_base *base;
-
-	log_init("remote", env->foreground);
-	log_set_debug(env->debug);
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
 
 	/* Nothing to open as root: every connection is made later. */
 	log_open_now();

@@ -22,6 +22,7 @@
 
 #include "ipc.h"
 #include "log.h"
+#include "text.h"
 #include "xmalloc.h"
 
 #include "master/master.h"
@@ -39,6 +40,7 @@ struct conn {
 	struct evbuffer		*status;	/* status text so far */
 	struct event		*wait_ev;
 	int			 stop_after;	/* "stop": once replied */
+	int			 pending;	/* an answer is due */
 	int			 replied;
 };
 
@@ -72,10 +74,10 @@ conn_free(struct conn *c)
 	free(c);
 }
 
+/* The connection is over; a "stop" begins once its reply is out. */
 static void
-on_written(struct bufferevent *bev, void *arg)
+conn_close(struct conn *c)
 {
-	struct conn *c = arg;
 	struct master *m = c->ctl->m;
 	int stop = c->stop_after;
 
@@ -85,38 +87,63 @@ on_written(struct bufferevent *bev, void *arg)
 }
 
 static void
+on_written(struct bufferevent *bev, void *arg)
+{
+	conn_close(arg);
+}
+
+static void
 on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
-	struct master *m = c->ctl->m;
-	int stop = c->replied && c->stop_after;
 
-	/* The client went away or was too slow: nothing more to say. */
-	if (c->id != 0 && !c->replied)
+	/*
+	 * The client went away or was too slow.  While an answer is due
+	 * the connection stays, so that the answer finds it; it closes
+	 * once that reply fails to go out.
+	 */
+	if (c->pending)
 		return;
-	conn_free(c);
-	if (stop)
-		master_stop(m);
+	conn_close(c);
 }
 
-/* Queue the whole reply; the connection closes once it is sent. */
+/* The reply is whole in the output buffer: send it, then close. */
+static void
+conn_send(struct conn *c)
+{
+	c->replied = 1;
+	c->pending = 0;
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_setcb(c->bev, NULL, on_written, on_event, c);
+	bufferevent_enable(c->bev, EV_WRITE);
+}
+
 static void
 conn_reply(struct conn *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* The whole reply in one go. */
 static void
 conn_reply(struct conn *c, const char *fmt, ...)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
 	va_list ap;
 
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(out, fmt, ap);
+	evbuffer_add_vprintf(bufferevent_get_output(c->bev), fmt, ap);
 	va_end(ap);
-	c->replied = 1;
-	bufferevent_disable(c->bev, EV_READ);
-	bufferevent_setcb(c->bev, NULL, on_written, on_event, c);
-	bufferevent_enable(c->bev, EV_WRITE);
+	conn_send(c);
+}
+
+/* Each line of text to the reply, after prefix. */
+static void
+conn_add_lines(struct conn *c, const char *prefix, const char *text)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	const char *line;
+	size_t len;
+
+	while ((line = text_line(&text, &len)) != NULL)
+		evbuffer_add_printf(out, "%s%.*s\n", prefix, (int)len, line);
 }
 
 static void
@@ -156,16 +183,16 @@ status_procs(struct master *m, struct evbuffer *b)
 			proc_user(p->pid, user, sizeof(user));
 			uptime(now - p->started, up, sizeof(up));
 			evbuffer_add_printf(b, "%-8s %-8ld %-10s %s%s\n",
-			    proc_name(p->role), (long)p->pid, user, up,
+			    proc_role_name(p->role), (long)p->pid, user, up,
 			    p->ready ? "" : " (starting)");
 		} else if (p->restart_at != 0)
 			evbuffer_add_printf(b, "%-8s %-8s %-10s restart in "
-			    "%llds\n", proc_name(p->role), "-", "-",
+			    "%llds\n", proc_role_name(p->role), "-", "-",
 			    (long long)(p->restart_at > now ?
 			    p->restart_at - now : 0));
 		else
 			evbuffer_add_printf(b, "%-8s %-8s %-10s down\n",
-			    proc_name(p->role), "-", "-");
+			    proc_role_name(p->role), "-", "-");
 	}
 }
 
@@ -202,6 +229,7 @@ cmd_status(struct conn *c)
 		return;
 	}
 	c->id = ++ctl->last_id;
+	c->pending = 1;
 	c->wait_ev = evtimer_new(ctl->m->base, status_timeout, c);
 	if (c->wait_ev == NULL || evtimer_add(c->wait_ev, &tv) != 0)
 		fatal("control: cannot arm the status timer");
@@ -243,28 +271,21 @@ cmd_flush(struct conn *c)
 	conn_reply(c, "ok: flush requested\n");
 }
 
-/* Every child answered, or the time ran out: "ok" only if all took it. */
+/*
+ * Every child answered, or the time ran out: "ok" only if all took it,
+ * else one "error: role: reason" line per child that did not.
+ */
 static void
 reload_done(void *arg, const char *errs)
 {
 	struct conn *c = arg;
-	char *text = xstrdup(""), *more;
-	const char *line, *nl;
 
 	if (errs == NULL) {
 		conn_reply(c, "ok: configuration applied\n");
-		free(text);
 		return;
 	}
-	/* One "role: reason\n" line per child that did not follow. */
-	for (line = errs; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
-		xasprintf(&more, "%serror: %.*s\n", text, (int)(nl - line),
-		    line);
-		free(text);
-		text = more;
-	}
-	conn_reply(c, "%s", text);
-	free(text);
+	conn_add_lines(c, "error: ", errs);
+	conn_send(c);
 }
 
 static void
@@ -274,10 +295,13 @@ cmd_reload(struct conn *c)
 
 	log_info("reload: requested by bulwarkctl");
 	/* Kept open, as for status, until the children have answered. */
-	c->id = ++c->ctl->last_id;
-	if (master_reload(c->ctl->m, &errs, reload_done, c) != 0)
-		conn_reply(c, "error: configuration refused\n%s\n",
-		    errs ? errs : "");
+	c->pending = 1;
+	if (master_reload(c->ctl->m, &errs, reload_done, c) != 0) {
+		evbuffer_add_printf(bufferevent_get_output(c->bev),
+		    "error: configuration refused\n");
+		conn_add_lines(c, "", errs);
+		conn_send(c);
+	}
 	free(errs);
 }
 
@@ -327,7 +351,7 @@ on_read(struct bufferevent *bev, void *arg)
 	char *line;
 	size_t len;
 
-	if (c->replied || c->id != 0)
+	if (c->replied || c->pending)
 		return;
 	line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
 	if (line == NULL) {

@@ -10,7 +10,6 @@
 #include <sys/un.h>
 
 #include <netinet/in.h>
-#include <arpa/inet.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -19,66 +18,11 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "sockaddr.h"
 
 #include "master/master.h"
 
 #define LISTEN_BACKLOG	SOMAXCONN
-
-/* "[addr]:port" (IPv4 or IPv6 inside brackets) or "a.b.c.d:port". */
-int
-listen_parse_addr(const char *spec, struct sockaddr_storage *ss,
-    socklen_t *sslen, char *err, size_t errlen)
-{
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	char host[INET6_ADDRSTRLEN + 1];
-	const char *colon, *errstr, *hs = spec;
-	size_t hlen;
-	long long port;
-
-	memset(ss, 0, sizeof(*ss));
-	if ((colon = strrchr(spec, ':')) == NULL) {
-		snprintf(err, errlen, "%s: no port (address:port)", spec);
-		return -1;
-	}
-	hlen = colon - spec;
-	if (spec[0] == '[') {
-		if (hlen < 2 || spec[hlen - 1] != ']') {
-			snprintf(err, errlen, "%s: expected [address]:port",
-			    spec);
-			return -1;
-		}
-		hs = spec + 1;
-		hlen -= 2;
-	}
-	if (hlen == 0 || hlen >= sizeof(host)) {
-		snprintf(err, errlen, "%s: bad address", spec);
-		return -1;
-	}
-	memcpy(host, hs, hlen);
-	host[hlen] = '\0';
-	port = strtonum(colon + 1, 1, 65535, &errstr);
-	if (errstr != NULL) {
-		snprintf(err, errlen, "%s: port is %s", spec, errstr);
-		return -1;
-	}
-	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
-		*sslen = sizeof(*sin);
-		return 0;
-	}
-	if (spec[0] == '[' &&
-	    inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
-		*sslen = sizeof(*sin6);
-		return 0;
-	}
-	snprintf(err, errlen, "%s: not a numeric address%s", spec,
-	    strchr(host, ':') != NULL ? " (IPv6 goes in brackets)" : "");
-	return -1;
-}
 
 int
 listen_inet_socket(const char *spec, char *err, size_t errlen)
@@ -87,7 +31,7 @@ listen_inet_socket(const char *spec, char *err, size_t errlen)
 	socklen_t sslen;
 	int fd, on = 1;
 
-	if (listen_parse_addr(spec, &ss, &sslen, err, errlen) != 0)
+	if (sockaddr_parse(spec, 0, &ss, &sslen, err, errlen) != 0)
 		return -1;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0);

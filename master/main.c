@@ -6,6 +6,7 @@
  *	bulwarkd -n [-v] [-C file]	check the configuration and exit
  *	bulwarkd -R role [-d] [-v]	a child (only the master runs this)
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "config.h"
 #include "ipc.h"
 #include "log.h"
+#include "text.h"
 
 #include "master/master.h"
 
@@ -33,7 +35,7 @@ role_by_name(const char *name)
 	int r;
 
 	for (r = ROLE_SMTPD; r < ROLE_COUNT; r++)
-		if (strcmp(name, proc_name((enum proc_role)r)) == 0)
+		if (strcmp(name, proc_role_name((enum proc_role)r)) == 0)
 			return (enum proc_role)r;
 	fprintf(stderr, "bulwarkd: unknown role: %s\n", name);
 	exit(EX_USAGE);
@@ -48,11 +50,12 @@ child_main(const char *name, int foreground, int debug)
 	memset(&env, 0, sizeof(env));
 	env.role = role_by_name(name);
 	env.master_fd = CHILD_MASTER_FD;
-	env.foreground = foreground;
-	env.debug = debug;
 	env.as_root = geteuid() == 0;
 	log_init(name, foreground);
 	log_set_debug(debug);
+	/* A peer gone shows as EPIPE; SIGHUP is the master's (reload). */
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 
 	cfg = child_first_config(CHILD_MASTER_FD);
 	switch (env.role) {
@@ -80,9 +83,7 @@ check_only(const char *path, int debug)
 
 	cfg = master_load_config(path, geteuid() == 0, &text, &errs);
 	if (cfg == NULL) {
-		fprintf(stderr, "%s%s", errs ? errs : "configuration refused",
-		    errs && errs[0] && errs[strlen(errs) - 1] == '\n' ?
-		    "" : "\n");
+		text_print_lines(stderr, NULL, errs);
 		fprintf(stderr, "bulwarkd: %s: configuration refused\n", path);
 		free(errs);
 		return 1;

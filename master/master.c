@@ -26,6 +26,7 @@
 #include "config.h"
 #include "ipc.h"
 #include "log.h"
+#include "text.h"
 #include "xmalloc.h"
 
 #include "master/master.h"
@@ -51,17 +52,13 @@ master_now(void)
 static void
 start_error(const struct master *m, const char *what)
 {
-	char *copy, *line, *next;
+	const char *line;
+	size_t len;
 
-	copy = xstrdup(what);
-	for (line = copy; line != NULL && *line != '\0'; line = next) {
-		if ((next = strchr(line, '\n')) != NULL)
-			*next++ = '\0';
-		if (!m->foreground)
-			fprintf(stderr, "bulwarkd: %s\n", line);
-		log_warn("%s", line);
-	}
-	free(copy);
+	if (!m->foreground)
+		text_print_lines(stderr, "bulwarkd", what);
+	while ((line = text_line(&what, &len)) != NULL)
+		log_warn("%.*s", (int)len, line);
 }
 
 static void __attribute__((noreturn))
@@ -205,7 +202,6 @@ static void
 master_start(struct master *m, const struct master_opts *opts)
 {
 	char err[512], *errs = NULL;
-	ssize_t n;
 
 	memset(m, 0, sizeof(*m));
 	m->foreground = opts->foreground;
@@ -213,9 +209,6 @@ master_start(struct master *m, const struct master_opts *opts)
 	m->as_root = geteuid() == 0;
 	m->pid_fd = m->submit_fd = m->showq_fd = m->control_fd = -1;
 	m->started = master_now();
-	if ((n = readlink("/proc/self/exe", m->exe, sizeof(m->exe) - 1)) <= 0)
-		fatalx_errno("/proc/self/exe");
-	m->exe[n] = '\0';
 	absolute_config_path(m, opts->config_path);
 
 	m->cfg = master_load_config(m->config_path, m->as_root,
@@ -323,16 +316,19 @@ static int
 reload_fixed(const struct config *old, const struct config *cfg,
     char **errs)
 {
+	char at[PATH_MAX + 32];
 	int rc = 0;
 
 	if (strcmp(old->queue_directory, cfg->queue_directory) != 0) {
-		master_errf(errs, "%s: queue_directory cannot change on "
-		    "reload: restart bulwarkd", cfg->path);
+		config_where(cfg, "queue_directory", at, sizeof(at));
+		master_errf(errs, "%s: queue_directory: cannot change on "
+		    "reload: restart bulwarkd", at);
 		rc = -1;
 	}
 	if (strcmp(old->mail_owner, cfg->mail_owner) != 0) {
-		master_errf(errs, "%s: mail_owner cannot change on reload: "
-		    "restart bulwarkd", cfg->path);
+		config_where(cfg, "mail_owner", at, sizeof(at));
+		master_errf(errs, "%s: mail_owner: cannot change on reload: "
+		    "restart bulwarkd", at);
 		rc = -1;
 	}
 	return rc;
@@ -341,15 +337,11 @@ reload_fixed(const struct config *old, const struct config *cfg,
 static void
 reload_log_refused(const char *errs)
 {
-	char *copy, *line, *next;
+	const char *line;
+	size_t len;
 
-	copy = xstrdup(errs ? errs : "");
-	for (line = copy; line != NULL && *line != '\0'; line = next) {
-		if ((next = strchr(line, '\n')) != NULL)
-			*next++ = '\0';
-		log_warn("reload: %s", line);
-	}
-	free(copy);
+	while ((line = text_line(&errs, &len)) != NULL)
+		log_warn("reload: %.*s", (int)len, line);
 	log_warn("reload: configuration refused, the old one stays");
 }
 

@@ -63,7 +63,6 @@ typedef void	(*reload_done_fn)(void *arg, const char *errs);
 
 struct master {
 	struct event_base	*base;
-	char			 exe[PATH_MAX];	/* re-executed for children */
 	char			*config_path;	/* absolute */
 	char			*config_text;	/* validated, sent to kids */
 	struct config		*cfg;
@@ -136,9 +135,6 @@ int	listen_inet_open(struct master *, char *err, size_t errlen);
 int	listen_inet_socket(const char *spec, char *err, size_t errlen);
 int	listen_unix_open(const char *path, mode_t mode, uid_t, gid_t,
 	    int as_root, char *err, size_t errlen);
-/* Split "addr:port" or "[v6]:port"; fills a sockaddr; -1 when invalid. */
-int	listen_parse_addr(const char *spec, struct sockaddr_storage *,
-	    socklen_t *, char *err, size_t errlen);
 
 /* proc.c: the process table. */
 void	proc_init(struct master *);
@@ -151,7 +147,6 @@ void	proc_send_config(struct master *, struct proc *, uint64_t id);
 void	proc_stop_role(struct master *, enum proc_role);
 void	proc_kill_all(struct master *, int sig);
 int	proc_running(const struct master *);
-const char	*proc_name(enum proc_role);
 /* User name of a process, from /proc/<pid>/status. */
 void	proc_user(pid_t, char *out, size_t outlen);
 

@@ -41,12 +41,6 @@ static const struct {
 
 static int	proc_spawn(struct master *, struct proc *);
 
-const char *
-proc_name(enum proc_role role)
-{
-	return proc_role_name(role);
-}
-
 void
 proc_user(pid_t pid, char *out, size_t outlen)
 {
@@ -116,7 +110,7 @@ on_child(struct ipc_chan *c, struct ipc_reader *rd, void *arg)
 	case IMSG_READY:
 		ipc_get_end(rd);
 		p->ready = 1;
-		log_debug("%s (pid %ld) ready", proc_name(p->role),
+		log_debug("%s (pid %ld) ready", proc_role_name(p->role),
 		    (long)p->pid);
 		break;
 	case IMSG_CONFIG_RESULT:
@@ -131,7 +125,7 @@ on_child(struct ipc_chan *c, struct ipc_reader *rd, void *arg)
 	default:
 		/* A child that speaks out of turn is not trusted further. */
 		log_warn("unexpected %s from %s (pid %ld): killing it",
-		    ipc_type_name(rd->hdr->type), proc_name(p->role),
+		    ipc_type_name(rd->hdr->type), proc_role_name(p->role),
 		    (long)p->pid);
 		if (p->pid > 0)
 			kill(p->pid, SIGKILL);
@@ -146,7 +140,7 @@ on_child_closed(struct ipc_chan *c, void *arg)
 
 	if (c != p->chan)
 		return;
-	log_debug("%s (pid %ld) closed its channel", proc_name(p->role),
+	log_debug("%s (pid %ld) closed its channel", proc_role_name(p->role),
 	    (long)p->pid);
 	proc_drop_chan(p->m, p);
 }
@@ -183,13 +177,13 @@ proc_link(struct master *m, enum proc_role a, enum proc_role b)
 	if (pa->chan == NULL || pb->chan == NULL)
 		return;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-		log_warn("channel %s-%s: socketpair: %s", proc_name(a),
-		    proc_name(b), strerror(errno));
+		log_warn("channel %s-%s: socketpair: %s", proc_role_name(a),
+		    proc_role_name(b), strerror(errno));
 		return;
 	}
 	send_peer(pa, b, sv[0]);
 	send_peer(pb, a, sv[1]);
-	log_debug("channel %s-%s set up", proc_name(a), proc_name(b));
+	log_debug("channel %s-%s set up", proc_role_name(a), proc_role_name(b));
 }
 
 /* Pass a copy of one of the master's listening sockets. */
@@ -203,8 +197,8 @@ send_listen(struct proc *p, int fd, enum listen_kind kind,
 	if (p->chan == NULL || fd < 0)
 		return;
 	if ((copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1) {
-		log_warn("%s: cannot pass %s: %s", proc_name(p->role), label,
-		    strerror(errno));
+		log_warn("%s: cannot pass %s: %s", proc_role_name(p->role),
+		    label, strerror(errno));
 		return;
 	}
 	msg = ipc_msg_new(IMSG_LISTEN, 0);
@@ -255,14 +249,19 @@ proc_wire(struct master *m, struct proc *p)
 	proc_send_listens(m, p);
 }
 
-static void
-proc_schedule(struct proc *p, int delay)
+/* Start p again after its back-off, which doubles for the next time. */
+static int
+proc_schedule(struct proc *p)
 {
-	struct timeval tv = { delay, 0 };
+	struct timeval tv = { p->backoff, 0 };
+	int delay = p->backoff;
 
+	p->backoff = delay * 2 > MASTER_BACKOFF_MAX ? MASTER_BACKOFF_MAX :
+	    delay * 2;
 	p->restart_at = master_now() + delay;
 	if (evtimer_add(p->restart_ev, &tv) != 0)
 		fatal("master: cannot arm the restart timer");
+	return delay;
 }
 
 static void
@@ -274,9 +273,7 @@ restart_cb(evutil_socket_t fd, short what, void *arg)
 	if (p->m->phase != PHASE_RUN || p->pid != 0)
 		return;
 	if (proc_spawn(p->m, p) != 0) {
-		proc_schedule(p, p->backoff);
-		p->backoff = p->backoff * 2 > MASTER_BACKOFF_MAX ?
-		    MASTER_BACKOFF_MAX : p->backoff * 2;
+		proc_schedule(p);
 		return;
 	}
 	proc_wire(p->m, p);
@@ -300,9 +297,14 @@ proc_init(struct master *m)
 	}
 }
 
-/* In the new child, between fork and exec: async-signal-safe calls. */
+/*
+ * In the new child, between fork and exec: async-signal-safe calls.
+ * The binary is the master's own through /proc/self/exe, not a path:
+ * after an install over the running daemon, a path would name a newer
+ * bulwarkd than the master that speaks to it.
+ */
 static void
-child_exec(const char *exe, char *const argv[], int fd)
+child_exec(char *const argv[], int fd)
 {
 	sigset_t none;
 
@@ -317,7 +319,7 @@ child_exec(const char *exe, char *const argv[], int fd)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
-	execv(exe, argv);
+	execv("/proc/self/exe", argv);
 	_exit(127);
 }
 
@@ -326,7 +328,7 @@ static int
 proc_spawn(struct master *m, struct proc *p)
 {
 	char *argv[8];
-	const char *name = proc_name(p->role);
+	const char *name = proc_role_name(p->role);
 	int sv[2], argc = 0;
 	pid_t pid;
 
@@ -351,7 +353,7 @@ proc_spawn(struct master *m, struct proc *p)
 		return -1;
 	}
 	if (pid == 0)
-		child_exec(m->exe, argv, sv[1]);
+		child_exec(argv, sv[1]);
 
 	close(sv[1]);
 	p->pid = pid;
@@ -372,7 +374,7 @@ proc_start_all(struct master *m)
 
 	for (r = ROLE_SMTPD; r < ROLE_COUNT; r++)
 		if (proc_spawn(m, &m->procs[r]) != 0)
-			proc_schedule(&m->procs[r], m->procs[r].backoff);
+			proc_schedule(&m->procs[r]);
 	for (i = 0; i < sizeof(proc_links) / sizeof(proc_links[0]); i++)
 		proc_link(m, proc_links[i].a, proc_links[i].b);
 	for (r = ROLE_SMTPD; r < ROLE_COUNT; r++)
@@ -382,7 +384,7 @@ proc_start_all(struct master *m)
 static void
 log_exit(const struct proc *p, pid_t pid, int status)
 {
-	const char *name = proc_name(p->role);
+	const char *name = proc_role_name(p->role);
 	int quiet = p->m->phase != PHASE_RUN;
 
 	if (WIFEXITED(status)) {
@@ -417,12 +419,9 @@ proc_gone(struct master *m, struct proc *p, pid_t pid, int status)
 
 	if (ran >= MASTER_STABLE_SECS)
 		p->backoff = MASTER_BACKOFF_MIN;
-	delay = p->backoff;
-	p->backoff = delay * 2 > MASTER_BACKOFF_MAX ? MASTER_BACKOFF_MAX :
-	    delay * 2;
-	log_info("restarting %s in %d second%s", proc_name(p->role), delay,
-	    delay == 1 ? "" : "s");
-	proc_schedule(p, delay);
+	delay = proc_schedule(p);
+	log_info("restarting %s in %d second%s", proc_role_name(p->role),
+	    delay, delay == 1 ? "" : "s");
 }
 
 void
@@ -461,7 +460,7 @@ proc_stop_role(struct master *m, enum proc_role role)
 		return;
 	}
 	if (kill(p->pid, SIGTERM) != 0 && errno != ESRCH)
-		log_warn("%s (pid %ld): kill: %s", proc_name(role),
+		log_warn("%s (pid %ld): kill: %s", proc_role_name(role),
 		    (long)p->pid, strerror(errno));
 }
 
@@ -475,9 +474,9 @@ proc_kill_all(struct master *m, int sig)
 			continue;
 		if (sig == SIGKILL)
 			log_warn("%s (pid %ld) did not stop: killing it",
-			    proc_name(r), (long)m->procs[r].pid);
+			    proc_role_name(r), (long)m->procs[r].pid);
 		if (kill(m->procs[r].pid, sig) != 0 && errno != ESRCH)
-			log_warn("%s (pid %ld): kill: %s", proc_name(r),
+			log_warn("%s (pid %ld): kill: %s", proc_role_name(r),
 			    (long)m->procs[r].pid, strerror(errno));
 	}
 }

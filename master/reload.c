@@ -4,18 +4,19 @@
  * as mail_owner), so every running child answers IMSG_CONFIG with
  * IMSG_CONFIG_RESULT, and only once every answer is in, or after
  * MASTER_RELOAD_SECS, is the outcome logged and handed to whoever asked.
- * A child that refuses keeps its old configuration; the others keep the
- * new one, so the log and bulwarkctl name each one that did not follow.
+ * A child that refuses keeps its old configuration, one that exits first
+ * gets the new one when it is restarted, and the others keep the new
+ * one; the log and bulwarkctl name each one that did not follow.
  */
 #include <sys/types.h>
 
 #include <stdlib.h>
-#include <string.h>
 
 #include <event2/event.h>
 
 #include "ipc.h"
 #include "log.h"
+#include "text.h"
 #include "xmalloc.h"
 
 #include "master/master.h"
@@ -26,6 +27,7 @@ struct reload {
 	uint64_t	 id;
 	pid_t		 waiting[ROLE_COUNT];	/* pid asked, 0: answered */
 	char		*errs;			/* "role: reason" lines */
+	char		*logged;		/* the same, and what follows */
 	struct event	*timer;
 	reload_done_fn	 done;
 	void		*arg;
@@ -36,15 +38,24 @@ struct reloads {
 	uint64_t	 last_id;
 };
 
+/*
+ * One child that did not follow: why goes to whoever asked, and the log
+ * also says what configuration the child runs now (then).
+ */
 static void
-add_error(struct reload *r, enum proc_role role, const char *why)
+add_error(struct reload *r, enum proc_role role, const char *why,
+    const char *then)
 {
 	char *all;
 
 	xasprintf(&all, "%s%s: %s\n", r->errs != NULL ? r->errs : "",
-	    proc_name(role), why);
+	    proc_role_name(role), why);
 	free(r->errs);
 	r->errs = all;
+	xasprintf(&all, "%s%s: %s; %s\n", r->logged != NULL ? r->logged :
+	    "", proc_role_name(role), why, then);
+	free(r->logged);
+	r->logged = all;
 }
 
 static void
@@ -63,26 +74,20 @@ unlink_reload(struct reload *r)
 static void
 finish(struct reload *r)
 {
-	char *copy, *line, *next;
+	const char *logged = r->logged, *line;
+	size_t len;
 
 	unlink_reload(r);
 	if (r->timer != NULL)
 		event_free(r->timer);
 	if (r->errs == NULL)
 		log_info("reload: every process applied the configuration");
-	else {
-		copy = xstrdup(r->errs);
-		for (line = copy; *line != '\0'; line = next) {
-			next = strchr(line, '\n');
-			*next++ = '\0';
-			log_warn("reload: %s; it keeps its old configuration",
-			    line);
-		}
-		free(copy);
-	}
+	while ((line = text_line(&logged, &len)) != NULL)
+		log_warn("reload: %.*s", (int)len, line);
 	if (r->done != NULL)
 		r->done(r->arg, r->errs);
 	free(r->errs);
+	free(r->logged);
 	free(r);
 }
 
@@ -108,7 +113,8 @@ on_timeout(evutil_socket_t fd, short what, void *arg)
 	    MASTER_RELOAD_SECS);
 	for (i = ROLE_SMTPD; i < ROLE_COUNT; i++)
 		if (r->waiting[i] != 0)
-			add_error(r, (enum proc_role)i, why);
+			add_error(r, (enum proc_role)i, why,
+			    "it may still run the old configuration");
 	finish(r);
 }
 
@@ -175,7 +181,8 @@ reload_answer(struct master *m, struct proc *p, struct ipc_reader *rd)
 		r->waiting[p->role] = 0;
 		if (!ok)
 			add_error(r, p->role, why[0] != '\0' ? why :
-			    "refused the configuration");
+			    "refused the configuration",
+			    "it keeps its old configuration");
 		if (!still_waiting(r))
 			finish(r);
 	}
@@ -194,7 +201,8 @@ reload_proc_gone(struct master *m, struct proc *p, pid_t pid)
 		if (r->waiting[p->role] != pid)
 			continue;
 		r->waiting[p->role] = 0;
-		add_error(r, p->role, "exited before it answered");
+		add_error(r, p->role, "exited before it answered",
+		    "a restart gets the new configuration");
 		if (!still_waiting(r))
 			finish(r);
 	}

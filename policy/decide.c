@@ -6,18 +6,19 @@
  * submitting user's own address as its sender unless the user is root or
  * in trusted_users.
  *
- * RCPT: a local domain's recipient must be postmaster, an alias or a
- * mailbox, and an alias must not lead to another domain, a command, a
- * file or an :include: list, which local delivery cannot reach yet: such
- * mail is refused now rather than bounced later.  Any other domain is
- * relayed only for relay_domains, local
- * submissions, mynetworks and clients the access table says OK to, and
- * only when a relayhost is set, since MX delivery is not built: mail
- * with nowhere to go is refused at once rather than queued.
+ * RCPT: a local domain's recipient must be postmaster, or expand, with
+ * the local agent's own alias walk (util/aliases.c), to mailboxes only:
+ * what delivery would bounce (another domain, a command, a file, an
+ * :include: list, a loop, an unknown user) is refused now, and what it
+ * would defer gets a 4xx.  Any other domain is relayed only for
+ * relay_domains, local submissions, mynetworks and clients the access
+ * table says OK to, and only when a relayhost is set, since MX delivery
+ * is not built: mail with nowhere to go is refused at once rather than
+ * queued.
+ *
+ * Besides the configuration, the tables and the query, the answers read
+ * the password database and the alias database, opened once per RCPT.
  */
-#include <sys/stat.h>
-
-#include <errno.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,8 +35,9 @@
 
 enum access_action {
 	ACCESS_NONE = 0,	/* no line, or DUNNO */
-	ACCESS_OK,
+	ACCESS_OK,		/* OK or PERMIT */
 	ACCESS_REJECT,
+	ACCESS_UNKNOWN,		/* no action word the table may use */
 };
 
 static void
@@ -53,36 +55,48 @@ verdict(struct policy_verdict *v, uint32_t code, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* The action word of a value and where its text starts. */
-static const char *
-action_word(const char *value, size_t *wlen)
+/*
+ * What a value of smtpd_client_access says, and in *text what follows
+ * its action word (REJECT's text; nothing for the others).
+ */
+static enum access_action
+access_action(const char *value, const char **word, size_t *wlen,
+    const char **text)
 {
-	value += strspn(value, " \t");
-	*wlen = strcspn(value, " \t");
-	return value;
+	const char *w = value + strspn(value, " \t");
+	size_t n = strcspn(w, " \t");
+
+	*word = w;
+	*wlen = n;
+	*text = w + n + strspn(w + n, " \t");
+	if (n == 6 && strncasecmp(w, "REJECT", 6) == 0)
+		return ACCESS_REJECT;
+	if ((n == 2 && strncasecmp(w, "OK", 2) == 0) ||
+	    (n == 6 && strncasecmp(w, "PERMIT", 6) == 0))
+		return ACCESS_OK;
+	if (n == 5 && strncasecmp(w, "DUNNO", 5) == 0)
+		return ACCESS_NONE;
+	return ACCESS_UNKNOWN;
 }
 
 int
 policy_access_value_ok(const char *value, char *why, size_t whylen)
 {
+	enum access_action a;
+	const char *word, *text;
 	size_t n;
-	const char *w = action_word(value, &n), *rest = w + n;
 
-	rest += strspn(rest, " \t");
-	if (n == 6 && strncasecmp(w, "REJECT", 6) == 0)
-		return 0;
-	if ((n == 2 && strncasecmp(w, "OK", 2) == 0) ||
-	    (n == 6 && strncasecmp(w, "PERMIT", 6) == 0) ||
-	    (n == 5 && strncasecmp(w, "DUNNO", 5) == 0)) {
-		if (*rest == '\0')
-			return 0;
-		snprintf(why, whylen, "%.*s takes no text: \"%s\"", (int)n,
-		    w, value);
+	if ((a = access_action(value, &word, &n, &text)) == ACCESS_UNKNOWN) {
+		snprintf(why, whylen, "unknown action \"%s\" (REJECT [text], "
+		    "OK, PERMIT or DUNNO)", value);
 		return -1;
 	}
-	snprintf(why, whylen, "unknown action \"%s\" (REJECT [text], OK, "
-	    "PERMIT or DUNNO)", value);
-	return -1;
+	if (a != ACCESS_REJECT && *text != '\0') {
+		snprintf(why, whylen, "%.*s takes no text: \"%s\"", (int)n,
+		    word, value);
+		return -1;
+	}
+	return 0;
 }
 
 /* The access table's word on a client; *text is REJECT's own text. */
@@ -90,38 +104,18 @@ static enum access_action
 access_check(const struct policy_tables *t, const char *addr,
     const char **text)
 {
-	const char *value, *w;
+	const char *value, *word;
+	enum access_action a;
 	size_t n;
 
 	*text = "";
 	if (t->access == NULL || addr[0] == '\0' ||
 	    (value = cidr_lookup(t->access, addr)) == NULL)
 		return ACCESS_NONE;
-	w = action_word(value, &n);
-	if (n == 6 && strncasecmp(w, "REJECT", 6) == 0) {
-		*text = w + n + strspn(w + n, " \t");
-		return ACCESS_REJECT;
-	}
-	if ((n == 2 && strncasecmp(w, "OK", 2) == 0) ||
-	    (n == 6 && strncasecmp(w, "PERMIT", 6) == 0))
-		return ACCESS_OK;
-	return ACCESS_NONE;
-}
-
-/* Is name in the trusted_users list (comma or space separated)? */
-static int
-trusted_user(const struct config *cfg, const char *name)
-{
-	const char *p = cfg->trusted_users != NULL ? cfg->trusted_users : "";
-	size_t n = strlen(name), k;
-
-	for (; *p != '\0'; p += k) {
-		p += strspn(p, ", \t");
-		k = strcspn(p, ", \t");
-		if (k == n && k > 0 && strncmp(p, name, n) == 0)
-			return 1;
-	}
-	return 0;
+	/* policy_access_value_ok() refused anything else at load. */
+	if ((a = access_action(value, &word, &n, text)) == ACCESS_UNKNOWN)
+		return ACCESS_NONE;
+	return a;
 }
 
 /*
@@ -132,24 +126,17 @@ static void
 local_sender(const struct config *cfg, const struct policy_query *q,
     struct policy_verdict *v)
 {
-	char own[ADDR_PATH_MAX + 1], path[ADDR_PATH_MAX + 3];
-	struct mailaddr ma;
+	char own[ADDR_PATH_MAX + 1];
 	struct passwd *pw;
-	size_t end;
-	int n;
 
 	if ((pw = getpwuid((uid_t)q->local_uid)) == NULL) {
 		verdict(v, 451, "4.3.0 Cannot find the submitting user "
 		    "(uid %u)", q->local_uid);
 		return;
 	}
-	if (pw->pw_uid == 0 || trusted_user(cfg, pw->pw_name))
+	if (config_trusted_user(cfg, pw->pw_uid, pw->pw_name))
 		return;
-	n = snprintf(path, sizeof(path), "<%s@%s>", pw->pw_name,
-	    cfg->myorigin);
-	if (n < 0 || (size_t)n >= sizeof(path) ||
-	    addr_parse_path(path, (size_t)n, &end, 0, &ma) != ADDR_OK ||
-	    addr_format(&ma, own, sizeof(own)) == -1) {
+	if (config_local_sender(cfg, pw->pw_name, own, sizeof(own)) == -1) {
 		verdict(v, 553, "5.1.7 Cannot make a sender address for "
 		    "user %s", pw->pw_name);
 		return;
@@ -179,50 +166,42 @@ policy_mail(const struct config *cfg, const struct policy_tables *t,
 	}
 }
 
-/* A recipient in one of our domains, local being its local part. */
+/* Each name an alias walk reaches must be a mailbox, as delivery needs. */
+static int
+rcpt_name(void *arg, const char *name, const char *alias)
+{
+	const struct config *const *cfg = arg;
+	struct mailbox mb;
+
+	return mailbox_resolve(*cfg, name, &mb);
+}
+
+/*
+ * A recipient in one of our domains, local being its local part: walked
+ * through the aliases as the local agent will walk it, so that what it
+ * would bounce or defer is refused now.
+ */
 static void
 local_rcpt(const struct config *cfg, const struct policy_tables *t,
     const char *rcpt, const char *local, struct policy_verdict *v)
 {
-	enum alias_target kind;
-	struct mailbox mb;
-	struct stat st;
-	char *value = NULL;
-	int rv;
+	enum alias_walk_end end;
+	struct alias_walk w;
+	const char *dsn;
+	char why[256];
 
 	if (strcasecmp(local, "postmaster") == 0)
 		return;
-	/*
-	 * A database named but not built yet would let alias names pass
-	 * as mailboxes: the mail waits instead, as the local agent does.
-	 */
-	if (t->alias_db[0] != '\0' && stat(t->alias_db, &st) == -1 &&
-	    errno == ENOENT) {
-		verdict(v, 451, "4.3.0 <%s>: The alias database is not built "
-		    "yet (newaliases)", rcpt);
+	end = aliases_walk(cfg, t->alias_db[0] != '\0' ? t->alias_db : NULL,
+	    local, rcpt_name, &cfg, &w);
+	if (end == ALIAS_WALK_OK)
+		return;
+	if (end == ALIAS_WALK_STOPPED && !w.via_alias) {
+		verdict(v, 550, "5.1.1 <%s>: No such mailbox here", rcpt);
 		return;
 	}
-	if (t->alias_db[0] != '\0') {
-		rv = aliases_lookup(t->alias_db, local, &value);
-		free(value);
-		if (rv == 1 && (rv = aliases_find_unbuilt(cfg, t->alias_db,
-		    local, &kind)) == 0)
-			return;
-		if (rv == 1) {
-			verdict(v, 550, "5.3.0 <%s>: alias leads to %s; %s",
-			    rcpt, aliases_target_what(kind),
-			    aliases_target_why(kind));
-			return;
-		}
-		if (rv == -1) {
-			verdict(v, 451, "4.3.0 <%s>: Temporary lookup failure "
-			    "in the alias database", rcpt);
-			return;
-		}
-	}
-	if (mailbox_resolve(cfg, local, &mb) == 0)
-		return;
-	verdict(v, 550, "5.1.1 <%s>: No such mailbox here", rcpt);
+	dsn = aliases_walk_reason(end, &w, why, sizeof(why));
+	verdict(v, dsn[0] == '4' ? 451 : 550, "%s <%s>: %s", dsn, rcpt, why);
 }
 
 /* May this client relay?  Local submissions, mynetworks, access OK. */
@@ -247,7 +226,7 @@ policy_rcpt(const struct config *cfg, const struct policy_tables *t,
 {
 	char local[ADDR_LOCAL_MAX + 3], domain[ADDR_DOMAIN_MAX + 1];
 	const char *at = strrchr(q->rcpt, '@');
-	size_t llen, i;
+	size_t llen;
 
 	memset(v, 0, sizeof(*v));
 	verdict(v, 250, "2.1.5 Ok");
@@ -265,9 +244,6 @@ policy_rcpt(const struct config *cfg, const struct policy_tables *t,
 		local_rcpt(cfg, t, q->rcpt, local, v);
 		return;
 	}
-	for (i = 0; domain[i] != '\0'; i++)
-		if (domain[i] >= 'A' && domain[i] <= 'Z')
-			domain[i] = (char)(domain[i] - 'A' + 'a');
 	if (config_is_local_domain(cfg, domain)) {
 		local_rcpt(cfg, t, q->rcpt, local, v);
 		return;
@@ -318,7 +294,7 @@ policy_tables_load(const struct config *cfg, struct policy_tables *t,
 		    "supported, not \"%s\"", cfg->alias_maps);
 		goto fail;
 	}
-	/* Looked up per query, so tried now: a reload must not break it. */
+	/* Opened at each RCPT, so tried now: a reload must not break it. */
 	if (t->alias_db[0] != '\0' &&
 	    aliases_db_check(t->alias_db, why, sizeof(why)) == -1) {
 		snprintf(err, errlen, "alias_maps: %s", why);

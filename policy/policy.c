@@ -15,15 +15,13 @@
  * Refusals are logged by smtpd, which has the whole session in hand, so
  * they are logged here only at debug level.
  */
-#include <sys/stat.h>
-
-#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/event.h>
 
+#include "aliases.h"
 #include "child.h"
 #include "config.h"
 #include "ipc.h"
@@ -187,10 +185,11 @@ on_peer(struct ipc_reader *rd)
 static void
 warn_alias_db(void)
 {
-	struct stat st;
+	char err[1024];
 
 	if (pol.tables.alias_db[0] != '\0' &&
-	    stat(pol.tables.alias_db, &st) == -1 && errno == ENOENT)
+	    aliases_db_check(pol.tables.alias_db, err, sizeof(err)) ==
+	    ALIASES_NODB)
 		log_warn("policy: alias database %s does not exist: mail for "
 		    "local recipients gets 451 until newaliases builds it",
 		    pol.tables.alias_db);
@@ -262,21 +261,11 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	policy_exit(0);
 }
 
-static void
-add_signal(struct event **ev, int sig)
-{
-	if ((*ev = evsignal_new(pol.base, sig, on_signal, NULL)) == NULL ||
-	    event_add(*ev, NULL) == -1)
-		fatal("policy: cannot watch signal %d", sig);
-}
-
 void
 policy_main(const struct child_env *env, struct config *cfg)
 {
 	char err[1024];
 
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
 	pol.cfg = cfg;
 
 	/* As root still, so a root-only table can be read at start-up. */
@@ -291,8 +280,8 @@ policy_main(const struct child_env *env, struct config *cfg)
 		fatal("policy: cannot create the event loop");
 	pol.master = ipc_chan_new(pol.base, env->master_fd, "master",
 	    on_master, on_master_closed, NULL);
-	add_signal(&pol.sig_term, SIGTERM);
-	add_signal(&pol.sig_int, SIGINT);
+	pol.sig_term = child_signal(pol.base, SIGTERM, on_signal, NULL);
+	pol.sig_int = child_signal(pol.base, SIGINT, on_signal, NULL);
 
 	ipc_send_empty(pol.master, IMSG_READY, 0);
 	event_base_dispatch(pol.base);

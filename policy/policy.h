@@ -1,8 +1,9 @@
 /*
  * The policy process: what its files (policy.c, the process; decide.c,
- * the decisions) share.  The decisions are pure functions of the
- * configuration, the loaded tables and the query, so they can be tested
- * without a process around them.
+ * the decisions) share.  The decisions depend on the configuration, the
+ * loaded tables and the query, and read the password database and the
+ * alias database as they go; they need no process around them, so they
+ * can be tested without one.
  */
 #ifndef BULWARK_POLICY_H
 #define BULWARK_POLICY_H

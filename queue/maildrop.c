@@ -149,21 +149,6 @@ parse_addr(const char *s, int allow_null)
 	return xstrdup(out);
 }
 
-static int
-trusted(const char *login)
-{
-	const char *list = queue_config()->trusted_users, *p;
-	size_t n = strlen(login), k;
-
-	for (p = list ? list : ""; *p != '\0'; p += k) {
-		p += strspn(p, ", \t");
-		k = strcspn(p, ", \t");
-		if (k == n && strncmp(p, login, n) == 0)
-			return 1;
-	}
-	return 0;
-}
-
 /*
  * The envelope lines of a maildrop file, through the empty line that
  * ends them, leaving f at the content.  Pure parsing of what a user
@@ -232,8 +217,8 @@ static struct drop *
 read_envelope(FILE *f, const char *name, uid_t uid, const char **why)
 {
 	struct drop *d = xcalloc(1, sizeof(*d));
+	char *given = NULL, own[ADDR_PATH_MAX + 1];
 	struct passwd *pw;
-	char *given = NULL;
 
 	strlcpy(d->name, name, sizeof(d->name));
 	d->uid = uid;
@@ -244,12 +229,17 @@ read_envelope(FILE *f, const char *name, uid_t uid, const char **why)
 		*why = "owner is no known user";
 		goto bad;
 	}
-	if (given != NULL && (uid == 0 || trusted(pw->pw_name))) {
+	if (given != NULL &&
+	    config_trusted_user(queue_config(), uid, pw->pw_name)) {
 		d->sender = given;
 		given = NULL;
-	} else
-		xasprintf(&d->sender, "%s@%s", pw->pw_name,
-		    queue_config()->myorigin);
+	} else if (config_local_sender(queue_config(), pw->pw_name, own,
+	    sizeof(own)) == 0)
+		d->sender = xstrdup(own);
+	else {
+		*why = "the owner's login makes no sender address";
+		goto bad;
+	}
 	free(given);
 	return d;
 bad:

@@ -37,7 +37,6 @@ static struct {
 	struct qid_gen		 qgen;
 	int			 stopping;
 	int			 stop_code;
-	struct event		*stop_ev;
 	struct event		*sig_term;
 	struct event		*sig_int;
 #ifdef BULWARK_TESTING
@@ -426,8 +425,8 @@ queue_shutdown(int code)
 	q.stopping = 1;
 	maildrop_stop();
 	showq_stop();
-	q.stop_ev = evtimer_new(q.base, on_stop_deadline, NULL);
-	if (q.stop_ev == NULL || evtimer_add(q.stop_ev, &tv) != 0)
+	if (event_base_once(q.base, -1, EV_TIMEOUT, on_stop_deadline, NULL,
+	    &tv) != 0)
 		queue_finish();
 	sched_stop(queue_finish);
 }
@@ -468,14 +467,6 @@ open_subdir(const struct config *cfg, const char *name, int create,
 	return fd;
 }
 
-static void
-add_signal(struct event **ev, int sig, event_callback_fn fn)
-{
-	*ev = evsignal_new(q.base, sig, fn, NULL);
-	if (*ev == NULL || event_add(*ev, NULL) != 0)
-		fatal("queue: cannot watch signal %d", sig);
-}
-
 void
 queue_main(const struct child_env *env, struct config *cfg)
 {
@@ -484,10 +475,6 @@ queue_main(const struct child_env *env, struct config *cfg)
 	struct qmsg *m;
 	int logfd, dropfd;
 
-	log_init("queue", env->foreground);
-	log_set_debug(env->debug);
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
 	q.cfg = cfg;
 	idmap_init(&q.smtpd_txns);
 
@@ -509,10 +496,10 @@ queue_main(const struct child_env *env, struct config *cfg)
 		fatal("queue: event_base_new failed");
 	q.master = ipc_chan_new(q.base, env->master_fd, "master", on_master,
 	    on_master_closed, NULL);
-	add_signal(&q.sig_term, SIGTERM, on_signal);
-	add_signal(&q.sig_int, SIGINT, on_signal);
+	q.sig_term = child_signal(q.base, SIGTERM, on_signal, NULL);
+	q.sig_int = child_signal(q.base, SIGINT, on_signal, NULL);
 #ifdef BULWARK_TESTING
-	add_signal(&q.sig_usr2, SIGUSR2, on_usr2);
+	q.sig_usr2 = child_signal(q.base, SIGUSR2, on_usr2, NULL);
 #endif
 
 	sched_init();

@@ -15,17 +15,17 @@
 #include <strings.h>
 
 #include "addr.h"
+#include "log.h"
 #include "text.h"
 #include "xmalloc.h"
 #include "smtpd/command.h"
 
 /* A command line split into its parts, and what the checks parsed. */
 struct cmd_args {
-	char		 line[SMTP_LINE_MAX + 1];
+	char		 line[SMTP_LINE_MAX - 1];	/* CRLF gone */
 	const char	*arg;		/* after the verb and blanks */
 	char		 addr[SMTP_ADDR_MAX];
 	uint64_t	 size;
-	int		 body_8bit;
 	int		 dup;		/* RCPT: already a recipient */
 };
 
@@ -90,8 +90,6 @@ cmd_txn_reset(struct smtp_state *st)
 	st->rcpt_tried = 0;
 	st->has_mail = 0;
 	st->sender[0] = '\0';
-	st->size_hint = 0;
-	st->body_8bit = 0;
 	st->pending_verb = -1;
 	st->pending[0] = '\0';
 }
@@ -175,19 +173,15 @@ cmd_param_size(const char *v, size_t len, struct cmd_args *a,
 	return 0;
 }
 
+/* BODY is checked, not kept: the content is stored as it came. */
 static int
-cmd_param_body(const char *v, size_t len, struct cmd_args *a,
-    struct cmd_reply *r)
+cmd_param_body(const char *v, size_t len, struct cmd_reply *r)
 {
-	if (len == 4 && strncasecmp(v, "7BIT", 4) == 0)
-		a->body_8bit = 0;
-	else if (len == 8 && strncasecmp(v, "8BITMIME", 8) == 0)
-		a->body_8bit = 1;
-	else {
-		cmd_reply_set(r, "555 5.5.4 MAIL parameter not supported\r\n");
-		return -1;
-	}
-	return 0;
+	if ((len == 4 && strncasecmp(v, "7BIT", 4) == 0) ||
+	    (len == 8 && strncasecmp(v, "8BITMIME", 8) == 0))
+		return 0;
+	cmd_reply_set(r, "555 5.5.4 MAIL parameter not supported\r\n");
+	return -1;
 }
 
 static int
@@ -220,7 +214,7 @@ cmd_mail_params(const struct smtp_state *st, const char *s,
 		} else if (n >= 5 && strncasecmp(s, "BODY=", 5) == 0) {
 			if (seen_body++ > 0)
 				return cmd_param_twice("BODY", r);
-			rv = cmd_param_body(s + 5, n - 5, a, r);
+			rv = cmd_param_body(s + 5, n - 5, r);
 		} else {
 			cmd_reply_set(r, "555 5.5.4 MAIL parameter not "
 			    "supported\r\n");
@@ -300,17 +294,12 @@ cmd_do_helo(struct smtp_state *st, struct cmd_args *a, struct cmd_reply *r)
 static void
 cmd_do_ehlo(struct smtp_state *st, struct cmd_args *a, struct cmd_reply *r)
 {
-	char size[32] = "";
-
 	cmd_txn_reset(st);
 	strlcpy(st->helo, a->arg, sizeof(st->helo));
 	st->helo_mode = SMTP_HELO_EHLO;
-	if (st->p.size_limit != 0)
-		snprintf(size, sizeof(size), " %llu",
-		    (unsigned long long)st->p.size_limit);
-	cmd_reply_set(r, "250-%s\r\n250-PIPELINING\r\n250-SIZE%s\r\n"
+	cmd_reply_set(r, "250-%s\r\n250-PIPELINING\r\n250-SIZE %llu\r\n"
 	    "250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n",
-	    st->p.hostname, size);
+	    st->p.hostname, (unsigned long long)st->p.size_limit);
 }
 
 static int
@@ -333,7 +322,7 @@ cmd_check_mail(struct smtp_state *st, struct cmd_args *a,
 		return -1;
 	if (cmd_mail_params(st, params, a, r) == -1)
 		return -1;
-	if (st->p.size_limit != 0 && a->size > st->p.size_limit) {
+	if (a->size > st->p.size_limit) {
 		cmd_reply_set(r, "552 5.3.4 Declared size is over this "
 		    "server's limit\r\n");
 		return -1;
@@ -346,8 +335,6 @@ cmd_do_mail(struct smtp_state *st, struct cmd_args *a, struct cmd_reply *r)
 {
 	st->pending_verb = VERB_MAIL;
 	strlcpy(st->pending, a->addr, sizeof(st->pending));
-	st->pending_size = a->size;
-	st->pending_8bit = a->body_8bit;
 	r->action = CMD_POLICY_MAIL;
 }
 
@@ -561,14 +548,6 @@ cmd_lookup(const char *line, size_t len)
 	return NULL;
 }
 
-int
-cmd_verb(const char *line, size_t len)
-{
-	const struct cmd_def *d = cmd_lookup(line, len);
-
-	return d == NULL ? VERB_UNKNOWN : d->verb;
-}
-
 const char *
 cmd_verb_name(int verb)
 {
@@ -613,7 +592,10 @@ cmd_split(const char *line, size_t len, struct cmd_args *a,
 {
 	size_t n;
 
-	if (len > SMTP_LINE_MAX || memchr(line, '\0', len) != NULL) {
+	/* The session refused longer lines: this is a bug, not a client. */
+	if (len > SMTP_LINE_MAX - 2)
+		panic("smtpd: command line of %zu octets", len);
+	if (memchr(line, '\0', len) != NULL) {
 		cmd_reply_set(r, "500 5.5.2 Unknown command\r\n");
 		return -1;
 	}
@@ -690,8 +672,6 @@ cmd_verdict(struct smtp_state *st, unsigned code, const char *text,
 			st->has_mail = 1;
 			strlcpy(st->sender, *sender != '\0' ? sender :
 			    st->pending, sizeof(st->sender));
-			st->size_hint = st->pending_size;
-			st->body_8bit = st->pending_8bit;
 			cmd_reply_set(r, "250 2.1.0 Ok\r\n");
 		} else {
 			if (st->nrcpt == st->rcpt_cap) {
@@ -727,10 +707,9 @@ cmd_policy_unavailable(struct smtp_state *st, struct cmd_reply *r)
 }
 
 void
-cmd_data_done(struct smtp_state *st, int accepted)
+cmd_data_reply(struct smtp_state *st, int code)
 {
-	if (accepted)
-		st->ok[VERB_DATA]++;
+	cmd_count(st, VERB_DATA, code);
 }
 
 void

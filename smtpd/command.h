@@ -52,7 +52,7 @@ enum cmd_action {
 
 struct smtp_params {
 	const char	*hostname;
-	uint64_t	 size_limit;	/* advertised in SIZE; 0 = none */
+	uint64_t	 size_limit;	/* advertised in SIZE */
 	size_t		 rcpt_limit;
 	/* Is domain one of ours?  NULL: none is. */
 	int		(*local_domain)(const void *arg, const char *domain);
@@ -67,8 +67,6 @@ struct smtp_state {
 	/* the mail transaction */
 	int			 has_mail;
 	char			 sender[SMTP_ADDR_MAX];
-	uint64_t		 size_hint;	/* SIZE= of MAIL, or 0 */
-	int			 body_8bit;
 	char			**rcpt;		/* accepted, each once */
 	size_t			 nrcpt;
 	size_t			 rcpt_cap;
@@ -77,8 +75,6 @@ struct smtp_state {
 	/* the address waiting for a policy verdict */
 	int			 pending_verb;	/* VERB_MAIL, VERB_RCPT, -1 */
 	char			 pending[SMTP_ADDR_MAX];
-	uint64_t		 pending_size;
-	int			 pending_8bit;
 
 	/* for the disconnect log line */
 	unsigned		 total[VERB_COUNT];
@@ -99,13 +95,14 @@ void	cmd_state_free(struct smtp_state *);
 /* Forget the mail transaction (RSET, HELO, after DATA). */
 void	cmd_txn_reset(struct smtp_state *);
 
-/* The verb of a command line (without its line ending). */
-int		 cmd_verb(const char *line, size_t len);
 const char	*cmd_verb_name(int verb);
 /* RFC 2920: the verb must be the last of a pipelined group. */
 int		 cmd_ends_group(int verb);
 
-/* Run one command line (without its line ending). */
+/*
+ * Run one command line, without its line ending: at most
+ * SMTP_LINE_MAX - 2 octets, since the session refuses longer lines.
+ */
 void	cmd_execute(struct smtp_state *, const char *line, size_t len,
 	    struct cmd_reply *);
 /* The reply to a line over SMTP_LINE_MAX (already discarded). */
@@ -118,8 +115,12 @@ void	cmd_verdict(struct smtp_state *, unsigned code, const char *text,
 	    const char *sender, struct cmd_reply *);
 /* No policy answer: 451 4.3.0 for the pending MAIL or RCPT. */
 void	cmd_policy_unavailable(struct smtp_state *, struct cmd_reply *);
-/* Count the outcome of DATA for the disconnect line. */
-void	cmd_data_done(struct smtp_state *, int accepted);
+/*
+ * Count the final reply to DATA, which the session gives (the queue's
+ * answer, or a refusal), as cmd_execute() counts its own: for the
+ * disconnect line and the limit of errors in a row.
+ */
+void	cmd_data_reply(struct smtp_state *, int code);
 
 /* "ehlo=1 mail=1 rcpt=0/1 ... commands=3/4" for the disconnect line. */
 void	cmd_counts(const struct smtp_state *, char *out, size_t outlen);

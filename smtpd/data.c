@@ -170,7 +170,6 @@ data_put_eol(struct data_sm *sm, struct data_out *o)
 static void
 data_bare(struct data_sm *sm, struct data_out *o)
 {
-	sm->bare = 1;
 	if (!sm->lim.normalize)
 		sm->flags |= DATA_F_BARE;
 	data_put_eol(sm, o);

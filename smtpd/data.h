@@ -50,7 +50,6 @@ struct data_sm {
 	struct data_limits	 lim;
 	int			 state;
 	int			 flags;		/* DATA_F_* */
-	int			 bare;		/* bare endings seen */
 	int			 done;		/* end of data seen */
 	uint64_t		 size;		/* content bytes written */
 	uint64_t		 line_len;

@@ -74,8 +74,7 @@ struct session {
 	unsigned		 policy_gen;
 
 	/* the transaction with the queue */
-	unsigned		 txn_gen;
-	int			 txn_lost;	/* queue gone: 451 at the end */
+	unsigned		 txn_gen;	/* queue_gen at its start */
 	char			 qid[SESSION_QID_MAX];
 	struct data_sm		 dsm;
 	unsigned char		*chunk;
@@ -88,6 +87,7 @@ RB_GENERATE_INTERNAL(smtpd_waits, session, wait_entry, wait_cmp,
     __attribute__((unused)) static)
 
 static void	session_process(struct session *);
+static int	session_queue_ok(const struct session *);
 static void	session_final(struct session *, int, int, const char *,
 		    size_t);
 
@@ -171,8 +171,8 @@ session_set_timeout(struct session *s, int64_t secs)
 	struct timeval rd = { (time_t)secs, 0 };
 	struct timeval wr = { (time_t)session_cfg(s)->smtpd_timeout, 0 };
 
-	bufferevent_set_timeouts(s->bev, secs > 0 ? &rd : NULL,
-	    wr.tv_sec > 0 ? &wr : NULL);
+	/* secs 0: the session waits for another process, not the client. */
+	bufferevent_set_timeouts(s->bev, secs > 0 ? &rd : NULL, &wr);
 }
 
 /* Where the session is, for "lost connection after X" lines. */
@@ -237,10 +237,8 @@ static void
 session_forget(struct session *s)
 {
 	wait_remove(s);
-	if ((s->state == S_QID || s->state == S_DATA) && !s->txn_lost &&
-	    smtpd.queue != NULL && s->txn_gen == smtpd.queue_gen)
+	if ((s->state == S_QID || s->state == S_DATA) && session_queue_ok(s))
 		ipc_send_empty(smtpd.queue, IMSG_MSG_ABORT, s->wait_id);
-	s->txn_lost = 0;
 	free(s->chunk);
 	s->chunk = NULL;
 	s->chunk_len = 0;
@@ -319,6 +317,14 @@ static void
 session_reply(struct session *s, const struct cmd_reply *r)
 {
 	session_final(s, r->verb, 1, r->text, r->len);
+}
+
+/* A final reply to DATA, counted as the parser counts its own. */
+static void
+session_data_reply(struct session *s, int check, const char *text)
+{
+	cmd_data_reply(&s->st, (int)strtol(text, NULL, 10));
+	session_final_str(s, VERB_DATA, check, text);
 }
 
 /* Log a refused MAIL or RCPT. */
@@ -401,8 +407,6 @@ session_policy_query(struct session *s, int action)
 	    (s->policy_ev = evtimer_new(smtpd.base, session_policy_timeout,
 	    s)) == NULL)
 		fatal("smtpd: evtimer_new failed");
-	if (tv.tv_sec <= 0)
-		tv.tv_sec = 1;
 	evtimer_add(s->policy_ev, &tv);
 }
 
@@ -451,11 +455,11 @@ session_policy_lost(void)
 
 /* --- the transaction with the queue ------------------------------------ */
 
+/* Is the queue that began the transaction still the one there is? */
 static int
 session_queue_ok(const struct session *s)
 {
-	return !s->txn_lost && smtpd.queue != NULL &&
-	    s->txn_gen == smtpd.queue_gen;
+	return smtpd.queue != NULL && s->txn_gen == smtpd.queue_gen;
 }
 
 static void
@@ -491,14 +495,12 @@ session_data_begin(struct session *s)
 {
 	if (smtpd.queue == NULL) {
 		log_warn("NOQUEUE: DATA from %s: no queue service", s->name);
-		cmd_data_done(&s->st, 0);
-		session_final_str(s, VERB_DATA, 1, "451 4.3.0 Queue service "
+		session_data_reply(s, 1, "451 4.3.0 Queue service "
 		    "not available\r\n");
 		return;
 	}
 	wait_insert(s, smtpd_next_id());
 	s->txn_gen = smtpd.queue_gen;
-	s->txn_lost = 0;
 	s->state = S_QID;
 	ipc_send_empty(smtpd.queue, IMSG_MSG_BEGIN, s->wait_id);
 }
@@ -527,10 +529,8 @@ session_data_start(struct session *s)
 		return -1;
 
 	memset(&lim, 0, sizeof(lim));
-	lim.size_limit = cfg->message_size_limit > 0 ?
-	    (uint64_t)cfg->message_size_limit : 0;
-	lim.line_limit = cfg->line_length_limit > 0 ?
-	    (uint64_t)cfg->line_length_limit : 0;
+	lim.size_limit = (uint64_t)cfg->message_size_limit;
+	lim.line_limit = (uint64_t)cfg->line_length_limit;
 	lim.hop_limit = (int)cfg->hop_limit;
 	lim.normalize = cfg->bare_lf == BARE_LF_NORMALIZE;
 	/* sendmail sends lines as they are: a CR inside one is text. */
@@ -553,12 +553,9 @@ session_queue_qid(uint64_t id, uint32_t code, const char *text,
 	char clean[SMTP_REPLY_MAX - 8], reply[SMTP_REPLY_MAX];
 	struct evbuffer *in;
 
-	if (s == NULL) {
-		/* The session went before the answer: drop the txn. */
-		if (code == 354 && smtpd.queue != NULL)
-			ipc_send_empty(smtpd.queue, IMSG_MSG_ABORT, id);
+	/* A session that went before the answer sent MSG_ABORT then. */
+	if (s == NULL)
 		return;
-	}
 	if (s->state != S_QID)
 		fatal("smtpd: %s for a session not waiting for it",
 		    ipc_type_name(IMSG_MSG_QID));
@@ -569,9 +566,8 @@ session_queue_qid(uint64_t id, uint32_t code, const char *text,
 			code = 451;
 		log_warn("NOQUEUE: DATA from %s: queue refused: %u %s",
 		    s->name, code, clean);
-		cmd_data_done(&s->st, 0);
 		snprintf(reply, sizeof(reply), "%u %s\r\n", code, clean);
-		session_final_str(s, VERB_DATA, 1, reply);
+		session_data_reply(s, 1, reply);
 		return;
 	}
 	strlcpy(s->qid, qid, sizeof(s->qid));
@@ -583,8 +579,7 @@ session_queue_qid(uint64_t id, uint32_t code, const char *text,
 	if (session_data_start(s) == -1) {
 		log_warn("%s: Received: header does not fit", s->qid);
 		session_forget(s);
-		cmd_data_done(&s->st, 0);
-		session_final_str(s, VERB_DATA, 1, "451 4.3.0 Local error, "
+		session_data_reply(s, 1, "451 4.3.0 Local error, "
 		    "try again later\r\n");
 		return;
 	}
@@ -683,11 +678,9 @@ session_data_end(struct session *s)
 		return;
 	}
 	wait_remove(s);
-	s->txn_lost = 0;
-	cmd_data_done(&s->st, 0);
 	cmd_txn_reset(&s->st);
 	/* Commands may follow the end of data at once (RFC 2920). */
-	session_final_str(s, VERB_DATA, 0, reply);
+	session_data_reply(s, 0, reply);
 }
 
 /* The queue's answer to the commit: the reply to the dot. */
@@ -711,9 +704,8 @@ session_queue_result(uint64_t id, uint32_t code, const char *text,
 		log_warn("%s: not queued for %s: %u %s", s->qid, s->name,
 		    code, clean);
 	snprintf(reply, sizeof(reply), "%u %s\r\n", code, clean);
-	cmd_data_done(&s->st, code == 250);
 	cmd_txn_reset(&s->st);
-	session_final_str(s, VERB_DATA, 0, reply);
+	session_data_reply(s, 0, reply);
 	session_process(s);
 }
 
@@ -730,18 +722,15 @@ session_queue_lost(void)
 		if (smtpd.queue != NULL && s->txn_gen == smtpd.queue_gen)
 			continue;
 		wait_remove(s);
-		if (s->state == S_DATA) {
-			/* Read on to the end of data, then say 451. */
-			s->txn_lost = 1;
+		/* In DATA: read on to the end of data, then say 451. */
+		if (s->state == S_DATA)
 			continue;
-		}
 		log_warn("%s: queue service lost for %s",
 		    s->state == S_RESULT ? s->qid : "NOQUEUE", s->name);
-		cmd_data_done(&s->st, 0);
 		/* After the end of data the transaction is over. */
 		if (s->state == S_RESULT)
 			cmd_txn_reset(&s->st);
-		session_final_str(s, VERB_DATA, s->state == S_QID,
+		session_data_reply(s, s->state == S_QID,
 		    "451 4.3.0 Queue service not available\r\n");
 		session_process(s);
 	}
@@ -800,45 +789,48 @@ session_data_input(struct session *s)
 	return 1;
 }
 
-/* Take one command line from the input; 0 when none is complete. */
+/*
+ * Take one command line from the input; 0 when none is complete.  The
+ * one limit on its length is here: a line whose text (what precedes its
+ * CRLF, or its bare LF) is over SMTP_LINE_MAX - 2 octets is discarded as
+ * it comes, and once its end is in it gets one 500, so that the session
+ * stays in step with the client.
+ */
 static int
 session_command_input(struct session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
 	struct evbuffer_ptr p;
 	struct cmd_reply r;
-	char line[SMTP_LINE_MAX + 1];
-	size_t avail = evbuffer_get_length(in), len;
+	char line[SMTP_LINE_MAX];
+	size_t len, text;
+	int eol;
 
 	p = evbuffer_search(in, "\n", 1, NULL);
-	if (p.pos == -1) {
-		/* No line ending in reach: the line is too long already. */
-		if (avail >= SMTP_LINE_MAX) {
-			evbuffer_drain(in, avail);
-			s->discarding = 1;
-		}
+	eol = p.pos != -1;
+	len = eol ? (size_t)p.pos : evbuffer_get_length(in);
+	/* A CR last is the CR of CRLF, or may yet turn out to be. */
+	text = len;
+	if (len <= sizeof(line)) {
+		if (evbuffer_copyout(in, line, len) != (ev_ssize_t)len)
+			fatal("smtpd: evbuffer_copyout failed");
+		if (len > 0 && line[len - 1] == '\r')
+			text--;
+	}
+	if (s->discarding || text > SMTP_LINE_MAX - 2) {
+		evbuffer_drain(in, eol ? len + 1 : len);
+		s->discarding = !eol;
+		if (!eol)
+			return 0;
+		cmd_line_too_long(&s->st, &r);
+		s->last_verb = VERB_UNKNOWN;
+		session_reply(s, &r);
+		return 1;
+	}
+	if (!eol)
 		return 0;
-	}
-	len = (size_t)p.pos;
-	if (s->discarding || len > SMTP_LINE_MAX - 1) {
-		evbuffer_drain(in, len + 1);
-		s->discarding = 0;
-		cmd_line_too_long(&s->st, &r);
-		s->last_verb = VERB_UNKNOWN;
-		session_reply(s, &r);
-		return 1;
-	}
-	if (evbuffer_remove(in, line, len + 1) != (int)(len + 1))
-		fatal("smtpd: evbuffer_remove failed");
-	if (len > 0 && line[len - 1] == '\r')
-		len--;
-	/* With its CRLF a command line has at most SMTP_LINE_MAX octets. */
-	if (len > SMTP_LINE_MAX - 2) {
-		cmd_line_too_long(&s->st, &r);
-		s->last_verb = VERB_UNKNOWN;
-		session_reply(s, &r);
-		return 1;
-	}
+	evbuffer_drain(in, len + 1);
+	len = text;
 	line[len] = '\0';
 	cmd_execute(&s->st, line, len, &r);
 	s->last_verb = r.verb;
@@ -874,7 +866,7 @@ session_process(struct session *s)
 {
 	for (;;) {
 		if (s->state == S_DATA) {
-			if (smtpd.throttled && !s->txn_lost) {
+			if (smtpd.throttled && session_queue_ok(s)) {
 				bufferevent_disable(s->bev, EV_READ);
 				return;
 			}
@@ -946,34 +938,41 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 
 /* --- new sessions ------------------------------------------------------ */
 
+/*
+ * The client's numeric address ("" for a local one) and its name in the
+ * log, "[address]" or "local".  Every inet listener is IPV6_V6ONLY, so
+ * no address comes IPv4-mapped.
+ */
+static void
+session_peer(const struct sockaddr *sa, socklen_t salen,
+    char addr[SESSION_ADDR_MAX], char name[SESSION_NAME_MAX])
+{
+	char host[NI_MAXHOST];
+
+	if (sa->sa_family == AF_UNIX) {
+		addr[0] = '\0';
+		strlcpy(name, "local", SESSION_NAME_MAX);
+		return;
+	}
+	if (getnameinfo(sa, salen, host, sizeof(host), NULL, 0,
+	    NI_NUMERICHOST) != 0)
+		strlcpy(host, "unknown", sizeof(host));
+	strlcpy(addr, host, SESSION_ADDR_MAX);
+	snprintf(name, SESSION_NAME_MAX, "[%s]", addr);
+}
+
 static void
 session_name(struct session *s, int fd, const struct sockaddr *sa,
     socklen_t salen)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	char host[NI_MAXHOST];
-	const char *h = host;
 
-	if (sa->sa_family == AF_UNIX) {
-		s->addr[0] = '\0';
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) ==
-		    0 && len == sizeof(cred))
-			s->local_uid = (uint32_t)cred.uid;
-		else
-			s->local_uid = IPC_UID_NONE;
-		snprintf(s->name, sizeof(s->name), "local");
-		return;
-	}
+	session_peer(sa, salen, s->addr, s->name);
 	s->local_uid = IPC_UID_NONE;
-	if (getnameinfo(sa, salen, host, sizeof(host), NULL, 0,
-	    NI_NUMERICHOST) != 0)
-		strlcpy(host, "unknown", sizeof(host));
-	/* An IPv4 client on an IPv6 socket is an IPv4 client. */
-	if (strncmp(h, "::ffff:", 7) == 0 && strchr(h + 7, ':') == NULL)
-		h += 7;
-	strlcpy(s->addr, h, sizeof(s->addr));
-	snprintf(s->name, sizeof(s->name), "[%s]", s->addr);
+	if (sa->sa_family == AF_UNIX && getsockopt(fd, SOL_SOCKET,
+	    SO_PEERCRED, &cred, &len) == 0 && len == sizeof(cred))
+		s->local_uid = (uint32_t)cred.uid;
 }
 
 /* For the command parser: recipients in our domains are mailboxes. */
@@ -987,14 +986,13 @@ session_local_domain(const void *cfg, const char *domain)
 static void
 session_refuse(int fd, const struct sockaddr *sa, socklen_t salen)
 {
-	char host[NI_MAXHOST], text[SMTP_REPLY_MAX];
+	char addr[SESSION_ADDR_MAX], name[SESSION_NAME_MAX];
+	char text[SMTP_REPLY_MAX];
 	int n;
 
-	if (sa->sa_family == AF_UNIX || getnameinfo(sa, salen, host,
-	    sizeof(host), NULL, 0, NI_NUMERICHOST) != 0)
-		strlcpy(host, "local", sizeof(host));
-	log_info("NOQUEUE: reject: connect from [%s]: too many connections",
-	    host);
+	session_peer(sa, salen, addr, name);
+	log_info("NOQUEUE: reject: connect from %s: too many connections",
+	    name);
 	n = snprintf(text, sizeof(text), "421 4.7.0 %s Too many "
 	    "connections\r\n", smtpd.conf->cfg->myhostname);
 	if (n > 0 && (size_t)n < sizeof(text))
@@ -1015,8 +1013,7 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen,
 		close(fd);
 		return;
 	}
-	if (cfg->connection_limit > 0 &&
-	    smtpd.nsessions >= (size_t)cfg->connection_limit) {
+	if (smtpd.nsessions >= (size_t)cfg->connection_limit) {
 		session_refuse(fd, sa, salen);
 		return;
 	}
@@ -1030,10 +1027,8 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen,
 		fatal("smtpd: bufferevent_socket_new failed");
 	memset(&p, 0, sizeof(p));
 	p.hostname = cfg->myhostname;
-	p.size_limit = cfg->message_size_limit > 0 ?
-	    (uint64_t)cfg->message_size_limit : 0;
-	p.rcpt_limit = cfg->recipient_limit > 0 ?
-	    (size_t)cfg->recipient_limit : SIZE_MAX;
+	p.size_limit = (uint64_t)cfg->message_size_limit;
+	p.rcpt_limit = (size_t)cfg->recipient_limit;
 	p.local_domain = session_local_domain;
 	p.local_arg = s->conf->cfg;
 	cmd_state_init(&s->st, &p);

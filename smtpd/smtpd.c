@@ -205,9 +205,8 @@ set_peer(int fd, uint32_t role)
 		session_policy_lost();
 		break;
 	default:
-		log_warn("smtpd: channel to %s refused",
+		fatal("smtpd: master sent a channel to %s",
 		    proc_role_name((enum proc_role)role));
-		close(fd);
 	}
 }
 
@@ -290,11 +289,11 @@ listener_add(int fd, uint32_t kind, const char *label)
 	struct listener *l, *next;
 	int fl;
 
-	if ((kind != LISTEN_SMTP && kind != LISTEN_SUBMIT) ||
-	    smtpd.stopping) {
-		if (!smtpd.stopping)
-			log_warn("smtpd: listening socket %s (kind %u) "
-			    "refused", label, kind);
+	if (kind != LISTEN_SMTP && kind != LISTEN_SUBMIT)
+		fatal("smtpd: master sent listening socket %s of kind %u",
+		    label, kind);
+	/* Stopping: no listener any more (a reload may cross the stop). */
+	if (smtpd.stopping) {
 		close(fd);
 		return;
 	}
@@ -469,25 +468,12 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	smtpd_stop();
 }
 
-static void
-add_signal(struct event **ev, int sig)
-{
-	*ev = evsignal_new(smtpd.base, sig, on_signal, NULL);
-	if (*ev == NULL || event_add(*ev, NULL) != 0)
-		fatal("smtpd: cannot watch signal %d", sig);
-}
-
 /* The smtpd role: chroot, drop privileges, run the loop. */
 void
 smtpd_main(const struct child_env *env, struct config *cfg)
 {
 	char empty[4096];
 
-	log_init("smtpd", env->foreground);
-	log_set_debug(env->debug);
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	smtpd.foreground = env->foreground;
 	smtpd.conf = xcalloc(1, sizeof(*smtpd.conf));
 	smtpd.conf->cfg = cfg;
 	smtpd.conf->refs = 1;
@@ -508,8 +494,8 @@ smtpd_main(const struct child_env *env, struct config *cfg)
 	if ((smtpd.throttle_ev = event_new(smtpd.base, -1, EV_PERSIST,
 	    throttle_poll, NULL)) == NULL)
 		fatal("smtpd: event_new failed");
-	add_signal(&smtpd.sig_ev[0], SIGTERM);
-	add_signal(&smtpd.sig_ev[1], SIGINT);
+	smtpd.sig_ev[0] = child_signal(smtpd.base, SIGTERM, on_signal, NULL);
+	smtpd.sig_ev[1] = child_signal(smtpd.base, SIGINT, on_signal, NULL);
 
 	ipc_send_empty(smtpd.master, IMSG_READY, 0);
 	event_base_dispatch(smtpd.base);

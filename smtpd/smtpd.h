@@ -38,7 +38,6 @@ TAILQ_HEAD(smtpd_listeners, listener);
 
 struct smtpd {
 	struct event_base	*base;
-	int			 foreground;
 	struct smtpd_conf	*conf;		/* for new sessions */
 
 	struct ipc_chan		*master;

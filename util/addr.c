@@ -416,37 +416,6 @@ addr_format(const struct mailaddr *ma, char *out, size_t outlen)
 	return n < outlen ? 0 : -1;
 }
 
-void
-addr_domain_lower(const struct mailaddr *ma, char *out, size_t outlen)
-{
-	size_t i;
-
-	if (outlen == 0)
-		return;
-	strlcpy(out, ma->domain, outlen);
-	for (i = 0; out[i] != '\0'; i++)
-		if (out[i] >= 'A' && out[i] <= 'Z')
-			out[i] = (char)(out[i] - 'A' + 'a');
-}
-
-const char *
-addr_strerror(enum addr_error e)
-{
-	switch (e) {
-	case ADDR_OK:
-		return "valid address";
-	case ADDR_ERR_SYNTAX:
-		return "bad address syntax";
-	case ADDR_ERR_LOCAL:
-		return "bad local part";
-	case ADDR_ERR_DOMAIN:
-		return "bad domain or address literal";
-	case ADDR_ERR_TOOLONG:
-		return "address too long";
-	}
-	return "unknown address error";
-}
-
 int
 addr_has_control(const char *s)
 {

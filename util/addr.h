@@ -38,15 +38,12 @@ enum addr_error	addr_parse_path(const char *s, size_t len, size_t *end,
 		    int allow_null, struct mailaddr *);
 /* Write "local@domain" (or "" for the null path) into out. */
 int		addr_format(const struct mailaddr *, char *out, size_t outlen);
-/* The domain in lower case, for comparisons. */
-void		addr_domain_lower(const struct mailaddr *, char *, size_t);
 /*
  * Is s, len bytes, exactly one domain name of RFC 5321 (labels of
  * letters, digits and inner hyphens, at most 63 octets each, 255 in
  * all)?  No address literal, no final dot.
  */
 int		addr_domain_valid(const char *s, size_t len);
-const char	*addr_strerror(enum addr_error);
 /* A control character (below 0x20, or DEL): it could split a line. */
 int		addr_has_control(const char *);
 

@@ -17,9 +17,12 @@
  * read by the other.  It is written to a temporary file next to the
  * target, synced, and renamed over it, so readers see the old or the
  * new table, never half of one.
+ *
+ * Expansion (aliases_walk) is here too, once for both of its users: the
+ * policy process at RCPT and the local agent at delivery, so that what
+ * one refuses the other refuses as well.
  */
 #include <sys/types.h>
-#include <sys/stat.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -38,9 +41,6 @@
 #include "config.h"
 #include "text.h"
 #include "xmalloc.h"
-
-/* Lookups one walk of aliases_find_unbuilt() may make. */
-#define ALIAS_LOOKUPS_MAX	1000
 
 struct compile {
 	const char		*src;
@@ -68,19 +68,28 @@ cerr(struct compile *c, size_t line, const char *fmt, ...)
 	fputc('\n', c->errs);
 }
 
+/*
+ * The '@' before a target's domain, or NULL for a bare name: the last
+ * one, unless a quote follows it ("a@b" is a quoted local part).
+ */
+static const char *
+target_at(const char *t)
+{
+	const char *at = strrchr(t, '@'), *q = strrchr(t, '"');
+
+	return at != NULL && (q == NULL || q < at) ? at : NULL;
+}
+
 /* Is the target an address the grammar accepts (bare names too)? */
 static int
 target_valid(const char *t)
 {
 	char path[ADDR_PATH_MAX + 32];
 	struct mailaddr ma;
-	const char *at, *q;
 	size_t end;
 	int n;
 
-	at = strrchr(t, '@');
-	q = strrchr(t, '"');
-	if (at != NULL && (q == NULL || q < at))
+	if (target_at(t) != NULL)
 		n = snprintf(path, sizeof(path), "<%s>", t);
 	else
 		n = snprintf(path, sizeof(path), "<%s@localhost>", t);
@@ -482,11 +491,37 @@ done:
 	return rv;
 }
 
-int
-aliases_lookup(const char *dbpath, const char *name, char **value)
+/* Berkeley DB would print its own message; the caller gets ours. */
+static void
+db_quiet(const DB_ENV *env, const char *prefix, const char *msg)
+{
+}
+
+/* Open dbpath read-only; 0, or the error (ENOENT: it is not there). */
+static int
+db_open(const char *dbpath, DB **out)
+{
+	DB *db;
+	int rv;
+
+	*out = NULL;
+	if ((rv = db_create(&db, NULL, 0)) != 0)
+		return rv;
+	db->set_errcall(db, db_quiet);
+	if ((rv = db->open(db, NULL, dbpath, NULL, DB_HASH, DB_RDONLY,
+	    0)) != 0) {
+		db->close(db, 0);
+		return rv;
+	}
+	*out = db;
+	return 0;
+}
+
+/* Look name up, lower-cased: 1 with *value set, 0 when absent, -1. */
+static int
+db_get(DB *db, const char *name, char **value)
 {
 	char kbuf[1024];
-	DB *db;
 	DBT key, val;
 	size_t i, n;
 	int rv;
@@ -496,12 +531,6 @@ aliases_lookup(const char *dbpath, const char *name, char **value)
 		return 0;
 	for (i = 0; i <= n; i++)
 		kbuf[i] = (char)tolower((unsigned char)name[i]);
-	if (db_create(&db, NULL, 0) != 0)
-		return -1;
-	if (db->open(db, NULL, dbpath, NULL, DB_HASH, DB_RDONLY, 0) != 0) {
-		db->close(db, 0);
-		return -1;
-	}
 	memset(&key, 0, sizeof(key));
 	memset(&val, 0, sizeof(val));
 	key.data = kbuf;
@@ -512,14 +541,27 @@ aliases_lookup(const char *dbpath, const char *name, char **value)
 		key.size = (u_int32_t)n;
 		rv = db->get(db, NULL, &key, &val, 0);
 	}
-	if (rv == 0) {
-		n = val.size;
-		if (n > 0 && ((char *)val.data)[n - 1] == '\0')
-			n--;
-		*value = xstrndup(val.data, n);
-		rv = 1;
-	} else
-		rv = rv == DB_NOTFOUND ? 0 : -1;
+	if (rv == DB_NOTFOUND)
+		return 0;
+	if (rv != 0)
+		return -1;
+	n = val.size;
+	if (n > 0 && ((char *)val.data)[n - 1] == '\0')
+		n--;
+	*value = xstrndup(val.data, n);
+	return 1;
+}
+
+int
+aliases_lookup(const char *dbpath, const char *name, char **value)
+{
+	DB *db;
+	int rv;
+
+	*value = NULL;
+	if ((rv = db_open(dbpath, &db)) != 0)
+		return rv == ENOENT ? ALIASES_NODB : -1;
+	rv = db_get(db, name, value);
 	db->close(db, 0);
 	return rv;
 }
@@ -538,41 +580,26 @@ aliases_db_path(const char *maps, char *out, size_t outlen)
 	return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
 
-/* Berkeley DB would print its own message; the caller gets ours. */
-static void
-db_quiet(const DB_ENV *env, const char *prefix, const char *msg)
-{
-}
-
 int
 aliases_db_check(const char *dbpath, char *err, size_t errlen)
 {
-	struct stat st;
 	DB *db;
 	int rv;
 
-	if (stat(dbpath, &st) == -1) {
-		if (errno == ENOENT)
-			return 0;
-		snprintf(err, errlen, "%s: %s", dbpath, strerror(errno));
-		return -1;
-	}
-	if ((rv = db_create(&db, NULL, 0)) == 0) {
-		db->set_errcall(db, db_quiet);
-		rv = db->open(db, NULL, dbpath, NULL, DB_HASH, DB_RDONLY, 0);
-		db->close(db, 0);
-	}
+	if ((rv = db_open(dbpath, &db)) == ENOENT)
+		return ALIASES_NODB;
 	if (rv != 0) {
 		snprintf(err, errlen, "%s: %s", dbpath, db_strerror(rv));
 		return -1;
 	}
+	db->close(db, 0);
 	return 0;
 }
 
 enum alias_target
 aliases_target_kind(const struct config *cfg, const char *t)
 {
-	const char *u = t[0] == '"' ? t + 1 : t, *at, *q;
+	const char *u = t[0] == '"' ? t + 1 : t, *at;
 
 	if (u[0] == '|')
 		return ALIAS_TARGET_COMMAND;
@@ -580,9 +607,7 @@ aliases_target_kind(const struct config *cfg, const char *t)
 		return ALIAS_TARGET_FILE;
 	if (strncasecmp(u, ":include:", 9) == 0)
 		return ALIAS_TARGET_INCLUDE;
-	at = strrchr(t, '@');
-	q = strrchr(t, '"');
-	if (at == NULL || (q != NULL && q > at))
+	if ((at = target_at(t)) == NULL)
 		return ALIAS_TARGET_LOCAL;
 	return config_is_local_domain(cfg, at + 1) ? ALIAS_TARGET_LOCAL :
 	    ALIAS_TARGET_REMOTE;
@@ -622,22 +647,25 @@ aliases_target_why(enum alias_target kind)
 	}
 }
 
+/* One walk: its database handle, its callback, what it counted. */
 struct walk {
 	const struct config	*cfg;
-	const char		*db;
-	int			 lookups;
-	enum alias_target	 kind;
+	DB			*db;		/* NULL: no alias database */
+	alias_name_fn		 fn;
+	void			*arg;
+	struct alias_walk	*w;
+	size_t			 names;		/* met so far */
+	size_t			 given;		/* given to fn */
 };
 
-/* The local part of a local target: before an '@' outside quotes. */
+/* The local part of a local target: all of it before target_at(). */
 static int
 target_local(const char *t, char *out, size_t outlen)
 {
-	const char *at = strrchr(t, '@'), *q = strrchr(t, '"');
+	const char *at = target_at(t);
 	size_t len;
 
-	len = at != NULL && (q == NULL || q < at) ? (size_t)(at - t) :
-	    strlen(t);
+	len = at != NULL ? (size_t)(at - t) : strlen(t);
 	if (len == 0 || len >= outlen)
 		return -1;
 	memcpy(out, t, len);
@@ -645,44 +673,138 @@ target_local(const char *t, char *out, size_t outlen)
 	return 0;
 }
 
-/* As deliver/local_alias.c expands: a name that is no alias ends it. */
-static int
-walk(struct walk *w, const char *name, int depth)
+/* A name the walk ends at, for the callback. */
+static enum alias_walk_end
+give(struct walk *k, const char *name, const char *alias)
 {
-	char local[ADDR_LOCAL_MAX + 3], *value = NULL, *tok, *next;
-	int rv;
+	if (++k->names > ALIAS_NAMES_MAX)
+		return ALIAS_WALK_WIDE;
+	k->given++;
+	if (k->fn(k->arg, name, alias) == 0)
+		return ALIAS_WALK_OK;
+	strlcpy(k->w->name, name, sizeof(k->w->name));
+	return ALIAS_WALK_STOPPED;
+}
 
-	if (depth > ALIAS_DEPTH_MAX || w->lookups >= ALIAS_LOOKUPS_MAX)
-		return 0;
-	w->lookups++;
-	if ((rv = aliases_lookup(w->db, name, &value)) != 1)
-		return rv;
-	rv = 0;
-	for (tok = value; tok != NULL && rv == 0; tok = next) {
+static enum alias_walk_end	walk_name(struct walk *, const char *,
+				    const char *, int);
+
+/* The targets of the alias name, in order; value is cut up. */
+static enum alias_walk_end
+walk_value(struct walk *k, const char *name, char *value, int depth)
+{
+	char local[ADDR_LOCAL_MAX + 3], *tok, *next;
+	enum alias_walk_end end = ALIAS_WALK_OK;
+
+	for (tok = value; tok != NULL && end == ALIAS_WALK_OK; tok = next) {
 		if ((next = strchr(tok, ',')) != NULL)
 			*next++ = '\0';
 		tok = text_trim(tok);
-		w->kind = aliases_target_kind(w->cfg, tok);
-		if (w->kind != ALIAS_TARGET_LOCAL)
-			rv = 1;
-		/* "root: root, alice": the name itself is a mailbox. */
-		else if (target_local(tok, local, sizeof(local)) == 0 &&
-		    strcasecmp(local, name) != 0)
-			rv = walk(w, local, depth + 1);
+		if (*tok == '\0')
+			continue;
+		k->w->kind = aliases_target_kind(k->cfg, tok);
+		if (k->w->kind != ALIAS_TARGET_LOCAL)
+			end = ALIAS_WALK_UNBUILT;
+		else if (target_local(tok, local, sizeof(local)) == -1) {
+			strlcpy(k->w->name, name, sizeof(k->w->name));
+			end = ALIAS_WALK_BADTARGET;
+		} else if (strcasecmp(local, name) == 0)
+			end = give(k, local, name);	/* root: root, alice */
+		else
+			end = walk_name(k, local, name, depth + 1);
 	}
-	free(value);
-	return rv;
+	return end;
 }
 
-int
-aliases_find_unbuilt(const struct config *cfg, const char *dbpath,
-    const char *name, enum alias_target *kind)
+static enum alias_walk_end
+walk_name(struct walk *k, const char *name, const char *alias, int depth)
 {
-	struct walk w = { cfg, dbpath, 0, ALIAS_TARGET_LOCAL };
+	enum alias_walk_end end;
+	char *value;
 	int rv;
 
-	rv = walk(&w, name, 0);
-	if (rv == 1)
-		*kind = w.kind;
-	return rv;
+	if (depth > ALIAS_DEPTH_MAX)
+		return ALIAS_WALK_DEEP;
+	if (k->db == NULL)
+		return give(k, name, alias);
+	if ((rv = db_get(k->db, name, &value)) == -1)
+		return ALIAS_WALK_DBERR;
+	if (rv == 0)
+		return give(k, name, alias);
+	if (++k->names > ALIAS_NAMES_MAX) {
+		free(value);
+		return ALIAS_WALK_WIDE;
+	}
+	if (depth == 0)
+		k->w->via_alias = 1;
+	end = walk_value(k, name, value, depth);
+	free(value);
+	return end;
+}
+
+enum alias_walk_end
+aliases_walk(const struct config *cfg, const char *dbpath, const char *name,
+    alias_name_fn fn, void *arg, struct alias_walk *w)
+{
+	struct walk k;
+	enum alias_walk_end end;
+	int rv;
+
+	memset(w, 0, sizeof(*w));
+	memset(&k, 0, sizeof(k));
+	k.cfg = cfg;
+	k.fn = fn;
+	k.arg = arg;
+	k.w = w;
+	if (dbpath != NULL && (rv = db_open(dbpath, &k.db)) != 0)
+		return rv == ENOENT ? ALIAS_WALK_NODB : ALIAS_WALK_DBERR;
+	end = walk_name(&k, name, NULL, 0);
+	if (k.db != NULL)
+		k.db->close(k.db, 0);
+	/* "a: ," from a database another program built. */
+	if (end == ALIAS_WALK_OK && k.given == 0)
+		end = ALIAS_WALK_EMPTY;
+	return end;
+}
+
+const char *
+aliases_walk_reason(enum alias_walk_end end, const struct alias_walk *w,
+    char *text, size_t textlen)
+{
+	switch (end) {
+	case ALIAS_WALK_OK:
+		snprintf(text, textlen, "ok");
+		return "2.0.0";
+	case ALIAS_WALK_STOPPED:
+		snprintf(text, textlen, "alias target %s is an unknown user",
+		    w->name);
+		return "5.1.1";
+	case ALIAS_WALK_NODB:
+		snprintf(text, textlen, "alias database is not built yet "
+		    "(newaliases)");
+		return "4.3.0";
+	case ALIAS_WALK_DBERR:
+		snprintf(text, textlen, "alias database cannot be read");
+		return "4.3.0";
+	case ALIAS_WALK_UNBUILT:
+		snprintf(text, textlen, "alias leads to %s; %s",
+		    aliases_target_what(w->kind), aliases_target_why(w->kind));
+		return "5.3.0";
+	case ALIAS_WALK_DEEP:
+		snprintf(text, textlen, "alias expansion deeper than %d levels "
+		    "(a loop?)", ALIAS_DEPTH_MAX);
+		return "5.4.6";
+	case ALIAS_WALK_WIDE:
+		snprintf(text, textlen, "alias expands to more than %d names",
+		    ALIAS_NAMES_MAX);
+		return "5.3.0";
+	case ALIAS_WALK_BADTARGET:
+		snprintf(text, textlen, "alias %s has an invalid target",
+		    w->name);
+		return "5.1.1";
+	case ALIAS_WALK_EMPTY:
+		break;
+	}
+	snprintf(text, textlen, "alias has no targets");
+	return "5.1.1";
 }

@@ -1,6 +1,6 @@
 /*
  * What every child does before its event loop: take the first
- * configuration from the master, and give up root.
+ * configuration from the master, give up root, and watch its signals.
  */
 #include <sys/types.h>
 
@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "child.h"
 #include "config.h"
@@ -148,4 +150,16 @@ priv_drop(const char *user, const char *chroot_dir)
 		    (unsigned long)euid, (unsigned long)suid,
 		    (unsigned long)rgid, (unsigned long)egid,
 		    (unsigned long)sgid);
+}
+
+struct event *
+child_signal(struct event_base *base, int sig, event_callback_fn fn,
+    void *arg)
+{
+	struct event *ev;
+
+	if ((ev = evsignal_new(base, sig, fn, arg)) == NULL ||
+	    event_add(ev, NULL) != 0)
+		fatal("cannot watch signal %d", sig);
+	return ev;
 }

@@ -15,8 +15,6 @@ struct config;
 struct child_env {
 	enum proc_role	 role;
 	int		 master_fd;	/* CHILD_MASTER_FD */
-	int		 foreground;	/* log to stderr */
-	int		 debug;
 	int		 as_root;	/* started by root: drop privileges */
 };
 
@@ -52,6 +50,10 @@ void		 child_config_result(struct ipc_chan *master, uint64_t id,
  * back.  Does nothing when not running as root.
  */
 void		 priv_drop(const char *user, const char *chroot_dir);
+
+/* Watch sig on base with fn from the event loop; fatal when it cannot. */
+struct event	*child_signal(struct event_base *, int sig, event_callback_fn,
+		    void *arg);
 
 /* Entry points of the roles (never return). */
 void	smtpd_main(const struct child_env *, struct config *)

@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +28,7 @@
 #include "config.h"
 #include "log.h"
 #include "relayhost.h"
+#include "sockaddr.h"
 #include "xmalloc.h"
 
 #ifndef CONFIG_SPOOL
@@ -534,53 +534,19 @@ free_list(char **v, size_t n)
 	free(v);
 }
 
-static int
-valid_port(const char *s)
-{
-	const char *errstr;
-
-	if (*s == '\0' || strspn(s, "0123456789") != strlen(s))
-		return 0;
-	strtonum(s, 1, 65535, &errstr);
-	return errstr == NULL;
-}
-
-/* "a.b.c.d:port" or "[v6]:port". */
-static int
-valid_listen(const char *s)
-{
-	char host[INET6_ADDRSTRLEN + 1];
-	unsigned char bin[sizeof(struct in6_addr)];
-	const char *colon, *close;
-	size_t len;
-
-	if (*s == '[') {
-		if ((close = strchr(s, ']')) == NULL || close[1] != ':')
-			return 0;
-		len = (size_t)(close - s - 1);
-		if (len == 0 || len >= sizeof(host))
-			return 0;
-		memcpy(host, s + 1, len);
-		host[len] = '\0';
-		return inet_pton(AF_INET6, host, bin) == 1 &&
-		    valid_port(close + 2);
-	}
-	if ((colon = strrchr(s, ':')) == NULL)
-		return 0;
-	len = (size_t)(colon - s);
-	if (len == 0 || len >= sizeof(host))
-		return 0;
-	memcpy(host, s, len);
-	host[len] = '\0';
-	return inet_pton(AF_INET, host, bin) == 1 && valid_port(colon + 1);
-}
-
+/*
+ * Each address as the master will read it (util/sockaddr.c); one socket
+ * written two ways ("a:25", "[a]:25") is still listed twice.
+ */
 static void
 parse_listen(struct cf_parse *ps)
 {
+	char seen[CONFIG_MAX_LISTEN][SOCKADDR_LABEL_MAX];
 	struct config *cfg = ps->cfg;
 	int line = key_line(ps, "inet_interfaces");
-	char **v, q[128];
+	char **v, q[128], err[256], label[SOCKADDR_LABEL_MAX];
+	struct sockaddr_storage ss;
+	socklen_t sslen;
 	size_t i, j, n;
 
 	v = split_list(cfg->inet_interfaces, &n);
@@ -588,17 +554,22 @@ parse_listen(struct cf_parse *ps)
 		cf_error(ps, line, "inet_interfaces: %zu addresses, at most "
 		    "%d", n, CONFIG_MAX_LISTEN);
 	for (i = 0; i < n; i++) {
-		for (j = 0; j < cfg->nlisten; j++)
-			if (strcmp(v[i], cfg->listen[j]) == 0)
-				break;
-		if (!valid_listen(v[i]))
+		if (sockaddr_parse(v[i], 0, &ss, &sslen, err,
+		    sizeof(err)) == -1 ||
+		    sockaddr_label(&ss, label, sizeof(label)) == -1) {
 			cf_error(ps, line, "inet_interfaces: \"%s\" is not "
 			    "ipv4:port or [ipv6]:port",
 			    quote(q, sizeof(q), v[i]));
-		else if (j < cfg->nlisten)
+			continue;
+		}
+		for (j = 0; j < cfg->nlisten; j++)
+			if (strcmp(label, seen[j]) == 0)
+				break;
+		if (j < cfg->nlisten)
 			cf_error(ps, line, "inet_interfaces: %s is listed "
 			    "twice", v[i]);
 		else if (cfg->nlisten < CONFIG_MAX_LISTEN) {
+			strlcpy(seen[cfg->nlisten], label, sizeof(seen[0]));
 			cfg->listen[cfg->nlisten++] = v[i];
 			v[i] = NULL;
 		}
@@ -745,6 +716,8 @@ check_config(struct cf_parse *ps)
 	    cfg->mydestination, &cfg->nlocal_domains);
 	cfg->relay_domain_list = parse_domains(ps, "relay_domains",
 	    cfg->relay_domains, &cfg->nrelay_domains);
+	cfg->trusted_user_list = split_list(cfg->trusted_users,
+	    &cfg->ntrusted_users);
 	check_table(ps, "alias_maps", cfg->alias_maps, "hash");
 	check_table(ps, "smtpd_client_access", cfg->smtpd_client_access,
 	    "cidr");
@@ -809,6 +782,7 @@ config_free(struct config *cfg)
 		free(cfg->listen[i]);
 	free_list(cfg->local_domains, cfg->nlocal_domains);
 	free_list(cfg->relay_domain_list, cfg->nrelay_domains);
+	free_list(cfg->trusted_user_list, cfg->ntrusted_users);
 	free(cfg->key_lines);
 	free(cfg->path);
 	free(cfg);
@@ -875,6 +849,36 @@ config_is_relay_domain(const struct config *cfg, const char *domain)
 {
 	return domain_in(cfg->relay_domain_list, cfg->nrelay_domains,
 	    domain);
+}
+
+int
+config_trusted_user(const struct config *cfg, uid_t uid, const char *login)
+{
+	size_t i;
+
+	if (uid == 0)
+		return 1;
+	for (i = 0; i < cfg->ntrusted_users; i++)
+		if (strcmp(cfg->trusted_user_list[i], login) == 0)
+			return 1;
+	return 0;
+}
+
+int
+config_local_sender(const struct config *cfg, const char *login, char *out,
+    size_t outlen)
+{
+	char path[ADDR_PATH_MAX + 3];
+	struct mailaddr ma;
+	size_t end;
+	int n;
+
+	n = snprintf(path, sizeof(path), "<%s@%s>", login, cfg->myorigin);
+	if (n < 0 || (size_t)n >= sizeof(path) ||
+	    addr_parse_path(path, (size_t)n, &end, 0, &ma) != ADDR_OK ||
+	    end != (size_t)n)
+		return -1;
+	return addr_format(&ma, out, outlen);
 }
 
 int

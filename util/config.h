@@ -6,6 +6,8 @@
 #ifndef BULWARK_CONFIG_H
 #define BULWARK_CONFIG_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -77,6 +79,8 @@ struct config {
 	size_t	 nlocal_domains;
 	char	**relay_domain_list;	/* lower case */
 	size_t	 nrelay_domains;
+	char	**trusted_user_list;	/* login names */
+	size_t	 ntrusted_users;
 	int	*key_lines;		/* where each key was set, 0: default */
 };
 
@@ -93,6 +97,16 @@ void		 config_free(struct config *);
 void		 config_dump(const struct config *);
 int		 config_is_local_domain(const struct config *, const char *);
 int		 config_is_relay_domain(const struct config *, const char *);
+/* May this local user choose the sender?  Root, and trusted_users. */
+int		 config_trusted_user(const struct config *, uid_t,
+		    const char *login);
+/*
+ * The sender of a local user who may not choose one: <login>@myorigin,
+ * checked with the address grammar and written as "login@origin" into
+ * out.  0, or -1 when login makes no valid address or out is too small.
+ */
+int		 config_local_sender(const struct config *, const char *login,
+		    char *out, size_t outlen);
 /* The line that set key, or 0 for a default (and an unknown key). */
 int		 config_key_line(const struct config *, const char *key);
 /* "file:line" for key's setting, or "file" for a default. */

@@ -5,8 +5,9 @@
  * descriptor travels with the first byte of its frame's header: the
  * writer sends that one byte alone with sendmsg(), so the kernel keeps
  * the descriptor in front of the frame, and the reader queues descriptors
- * in arrival order and hands the oldest one to the next frame that says
- * it carries one.
+ * with the stream position they came at and hands each to the frame it
+ * came with.  A descriptor on a frame that announces none is as garbled
+ * as a frame that announces one and has none: both are fatal.
  *
  * Handlers may free any channel, their own included, while they run: a
  * channel inside one of its callbacks is only marked dead, and the
@@ -33,8 +34,8 @@
 #define IPC_CMSG_FDS		8	/* room for descriptors per read */
 #define IPC_FLUSH_TIMEOUT_MS	30000
 
-/* A descriptor to send with the byte at stream position pos. */
-struct ipc_outfd {
+/* A descriptor sent or received with the byte at stream position pos. */
+struct ipc_posfd {
 	uint64_t	pos;
 	int		fd;
 };
@@ -51,13 +52,14 @@ struct ipc_chan {
 
 	unsigned char		*in;
 	size_t			 in_start, in_end, in_cap;
-	int			*in_fds;	/* received, not yet claimed */
+	uint64_t		 in_pos;	/* stream offset of in_start */
+	struct ipc_posfd	*in_fds;	/* received, not yet claimed */
 	size_t			 in_nfds, in_fdcap;
 
 	unsigned char		*out;
 	size_t			 out_start, out_end, out_cap;
 	uint64_t		 out_pos;	/* stream offset of out_start */
-	struct ipc_outfd	*out_fds;	/* in stream order */
+	struct ipc_posfd	*out_fds;	/* in stream order */
 	size_t			 out_nfds, out_fdcap;
 
 	int			 in_cb;		/* callback nesting depth */
@@ -118,7 +120,7 @@ chan_destroy(struct ipc_chan *c)
 	event_free(c->wev);
 	close(c->fd);
 	for (i = 0; i < c->in_nfds; i++)
-		close(c->in_fds[i]);
+		close(c->in_fds[i].fd);
 	for (i = 0; i < c->out_nfds; i++)
 		close(c->out_fds[i].fd);
 	free(c->in_fds);
@@ -145,18 +147,6 @@ ipc_chan_free(struct ipc_chan *c)
 		return;
 	}
 	chan_destroy(c);
-}
-
-int
-ipc_chan_fd(const struct ipc_chan *c)
-{
-	return c->fd;
-}
-
-const char *
-ipc_chan_peer(const struct ipc_chan *c)
-{
-	return c->peer;
 }
 
 size_t
@@ -469,6 +459,7 @@ ipc_send_empty(struct ipc_chan *c, uint16_t type, uint64_t id)
 
 /* --- reading --------------------------------------------------------- */
 
+/* Queue a received descriptor; chan_read_cb() sets its position. */
 static void
 in_fd_push(struct ipc_chan *c, int fd)
 {
@@ -477,7 +468,9 @@ in_fd_push(struct ipc_chan *c, int fd)
 		c->in_fds = xreallocarray(c->in_fds, c->in_fdcap,
 		    sizeof(c->in_fds[0]));
 	}
-	c->in_fds[c->in_nfds++] = fd;
+	c->in_fds[c->in_nfds].pos = 0;
+	c->in_fds[c->in_nfds].fd = fd;
+	c->in_nfds++;
 }
 
 static int
@@ -487,7 +480,7 @@ in_fd_pop(struct ipc_chan *c)
 
 	if (c->in_nfds == 0)
 		return IPC_NO_FD;
-	fd = c->in_fds[0];
+	fd = c->in_fds[0].fd;
 	c->in_nfds--;
 	memmove(c->in_fds, c->in_fds + 1, c->in_nfds * sizeof(c->in_fds[0]));
 	return fd;
@@ -576,6 +569,26 @@ ipc_frame_len(const void *buf, size_t avail, struct ipc_hdr *hdr)
 }
 
 /*
+ * The descriptor of the frame at the start of the input, total bytes
+ * long: the oldest one received, when it came with a byte of the frame.
+ * It must have come exactly when the header announces one.
+ */
+static int
+chan_frame_fd(struct ipc_chan *c, const struct ipc_hdr *hdr, size_t total)
+{
+	int came;
+
+	came = c->in_nfds > 0 && c->in_fds[0].pos - c->in_pos < total;
+	if (hdr->has_fd && !came)
+		fatal("ipc: garbled %s frame from %s: descriptor announced "
+		    "but none came", ipc_type_name(hdr->type), c->peer);
+	if (!hdr->has_fd && came)
+		fatal("ipc: garbled %s frame from %s: unexpected descriptor",
+		    ipc_type_name(hdr->type), c->peer);
+	return came ? in_fd_pop(c) : IPC_NO_FD;
+}
+
+/*
  * Hand every complete frame in the input buffer to the handler.  Returns
  * -1 when a handler freed the channel (it is gone then), else 0.
  */
@@ -601,11 +614,7 @@ chan_dispatch(struct ipc_chan *c)
 		rd.p = c->in + c->in_start + sizeof(hdr);
 		rd.left = hdr.len;
 		rd.peer = c->peer;
-		rd.fd = IPC_NO_FD;
-		if (hdr.has_fd && (rd.fd = in_fd_pop(c)) == IPC_NO_FD)
-			fatal("ipc: garbled %s frame from %s: descriptor "
-			    "announced but none came", ipc_type_name(hdr.type),
-			    c->peer);
+		rd.fd = chan_frame_fd(c, &hdr, total);
 
 		c->in_cb++;
 		c->handler(c, &rd, c->arg);
@@ -614,6 +623,7 @@ chan_dispatch(struct ipc_chan *c)
 		if (rd.fd != IPC_NO_FD)
 			close(rd.fd);
 		c->in_start += total;
+		c->in_pos += total;
 		if (c->dead) {
 			if (c->in_cb == 0)
 				chan_destroy(c);
@@ -645,12 +655,15 @@ static void
 chan_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ipc_chan *c = arg;
+	uint64_t last;
+	size_t first;
 	ssize_t n;
 	int i;
 
 	for (i = 0; i < IPC_READS_PER_EVENT; i++) {
 		if (c->in_cap - c->in_end < IPC_READ_CHUNK)
 			in_reserve(c, IPC_READ_CHUNK);
+		first = c->in_nfds;
 		n = recv_frame_bytes(c->fd, c->peer, c->in + c->in_end,
 		    c->in_cap - c->in_end, chan_take_fd, c);
 		if (n == -1 && errno == EINTR)
@@ -662,6 +675,13 @@ chan_read_cb(evutil_socket_t fd, short what, void *arg)
 			chan_lost(c);
 			return;
 		}
+		/*
+		 * Linux ends a read with the byte that carries descriptors:
+		 * they came with the last byte of this one.
+		 */
+		last = c->in_pos + (c->in_end - c->in_start) + (size_t)n - 1;
+		for (; first < c->in_nfds; first++)
+			c->in_fds[first].pos = last;
 		c->in_end += (size_t)n;
 		if (chan_dispatch(c) == -1 || c->lost)
 			return;

@@ -145,8 +145,6 @@ struct ipc_chan	*ipc_chan_new(struct event_base *, int fd, const char *peer,
  * callback returns.
  */
 void		 ipc_chan_free(struct ipc_chan *);
-int		 ipc_chan_fd(const struct ipc_chan *);
-const char	*ipc_chan_peer(const struct ipc_chan *);
 /* Bytes queued for writing and not yet sent: for back-pressure. */
 size_t		 ipc_chan_pending(const struct ipc_chan *);
 

@@ -1,7 +1,8 @@
 /*
  * The relayhost setting: "[ip]:port", "[ipv6]:port", "[ip]" (port 25) or
- * a bare IPv4 address with or without a port.  Address literals only:
- * Bulwark makes no DNS queries yet, so a host name is refused.
+ * a bare IPv4 address with or without a port, as util/sockaddr.h reads
+ * them.  Address literals only: Bulwark makes no DNS queries yet, so a
+ * host name is refused.
  */
 #ifndef BULWARK_RELAYHOST_H
 #define BULWARK_RELAYHOST_H
@@ -9,7 +10,9 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#define RELAYHOST_LABEL_MAX	64	/* "[ffff:...:ffff]:65535" fits */
+#include "sockaddr.h"
+
+#define RELAYHOST_LABEL_MAX	SOCKADDR_LABEL_MAX
 
 /*
  * Parse spec into a socket address and the label used in logs and

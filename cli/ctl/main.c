@@ -5,16 +5,15 @@
  *
  *	bulwarkctl [-C file] status|flush|reload|stop|check-config
  *
- * Exit status: 0 for an "ok" reply, 1 for "error:", 69 (EX_UNAVAILABLE)
- * when no daemon listens, 64 for a bad command line.
+ * Exit status: 0 for an "ok" reply, 1 for "error:" or no reply, 69
+ * (EX_UNAVAILABLE) when no daemon listens, 77 (EX_NOPERM) when the
+ * control socket or the -C file is not ours to use, 64 for a bad
+ * command line.
  */
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/un.h>
 
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +21,12 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ctlclient.h"
 #include "log.h"
+#include "text.h"
 #include "xmalloc.h"
 
 #include "master/master.h"
-
-#define CTL_REPLY_SECS	60	/* the master answers within this */
 
 static const char *const ctl_commands[] = {
 	"status", "flush", "reload", "stop",
@@ -76,17 +75,6 @@ check_config_access(const char *path)
 }
 
 static int
-print_errors(const char *errs)
-{
-	size_t len = errs ? strlen(errs) : 0;
-
-	if (len == 0)
-		return 0;
-	fprintf(stderr, "%s%s", errs, errs[len - 1] == '\n' ? "" : "\n");
-	return 0;
-}
-
-static int
 check_config(const char *path)
 {
 	struct config *cfg;
@@ -94,7 +82,7 @@ check_config(const char *path)
 
 	cfg = master_load_config(path, geteuid() == 0, &text, &errs);
 	if (cfg == NULL) {
-		print_errors(errs);
+		text_print_lines(stderr, NULL, errs);
 		fprintf(stderr, "bulwarkctl: %s: configuration refused\n",
 		    path);
 		free(errs);
@@ -127,7 +115,7 @@ control_path(const char *path, char *out, size_t outlen)
 	free(errs);
 	errs = NULL;
 	if ((text = config_read_file(path, &errs)) == NULL) {
-		print_errors(errs);
+		text_print_lines(stderr, NULL, errs);
 		free(errs);
 		return -1;
 	}
@@ -146,110 +134,13 @@ control_path(const char *path, char *out, size_t outlen)
 	cfg = config_parse(path, keep, &errs);
 	free(keep);
 	if (cfg == NULL) {
-		print_errors(errs);
+		text_print_lines(stderr, NULL, errs);
 		free(errs);
 		return -1;
 	}
 	config_path_control(cfg, out, outlen);
 	config_free(cfg);
 	return 0;
-}
-
-static int
-connect_control(const char *path)
-{
-	struct sockaddr_un sun;
-	int fd;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlcpy(sun.sun_path, path, sizeof(sun.sun_path)) >=
-	    sizeof(sun.sun_path)) {
-		fprintf(stderr, "bulwarkctl: %s: path too long\n", path);
-		exit(EX_CONFIG);
-	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
-		fprintf(stderr, "bulwarkctl: socket: %s\n", strerror(errno));
-		exit(EX_OSERR);
-	}
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
-		return fd;
-	switch (errno) {
-	case ENOENT:
-		fprintf(stderr, "bulwarkctl: bulwarkd is not running (no "
-		    "%s)\n", path);
-		exit(EX_UNAVAILABLE);
-	case ECONNREFUSED:
-		fprintf(stderr, "bulwarkctl: bulwarkd is not running "
-		    "(nothing listens on %s)\n", path);
-		exit(EX_UNAVAILABLE);
-	case EACCES:
-	case EPERM:
-		fprintf(stderr, "bulwarkctl: %s: %s (the control socket is "
-		    "for root)\n", path, strerror(errno));
-		exit(EX_NOPERM);
-	default:
-		fprintf(stderr, "bulwarkctl: connect %s: %s\n", path,
-		    strerror(errno));
-		exit(EX_UNAVAILABLE);
-	}
-}
-
-/* Send the command; copy the reply to stdout, or stderr for an error. */
-static int
-run_command(const char *path, const char *cmd)
-{
-	char buf[4096];
-	struct pollfd pfd;
-	FILE *out = NULL;
-	int fd, status = 1;
-	size_t got = 0;
-	ssize_t n;
-
-	fd = connect_control(path);
-	snprintf(buf, sizeof(buf), "%s\n", cmd);
-	if (write(fd, buf, strlen(buf)) != (ssize_t)strlen(buf)) {
-		fprintf(stderr, "bulwarkctl: write %s: %s\n", path,
-		    strerror(errno));
-		close(fd);
-		return 1;
-	}
-	shutdown(fd, SHUT_WR);
-
-	pfd.fd = fd;
-	pfd.events = POLLIN;
-	for (;;) {
-		if (poll(&pfd, 1, CTL_REPLY_SECS * 1000) == 0) {
-			fprintf(stderr, "bulwarkctl: no reply from bulwarkd "
-			    "in %d seconds\n", CTL_REPLY_SECS);
-			status = 1;
-			break;
-		}
-		if ((n = read(fd, buf, sizeof(buf))) < 0) {
-			if (errno == EINTR)
-				continue;
-			fprintf(stderr, "bulwarkctl: read %s: %s\n", path,
-			    strerror(errno));
-			status = 1;
-			break;
-		}
-		if (n == 0)
-			break;
-		if (out == NULL) {
-			/* The reply's first bytes decide where it goes. */
-			status = n >= 2 && memcmp(buf, "ok", 2) == 0 ? 0 : 1;
-			out = status == 0 ? stdout : stderr;
-		}
-		fwrite(buf, 1, n, out);
-		got += n;
-	}
-	close(fd);
-	if (got == 0 && status == 1 && out == NULL)
-		fprintf(stderr, "bulwarkctl: bulwarkd closed the connection "
-		    "without a reply\n");
-	if (out != NULL && fflush(out) != 0)
-		status = 1;
-	return status;
 }
 
 int
@@ -287,5 +178,5 @@ main(int argc, char *argv[])
 		    path);
 		return 1;
 	}
-	return run_command(control, cmd);
+	return ctl_request("bulwarkctl", control, cmd);
 }

@@ -24,6 +24,7 @@
 #include "config.h"
 #include "header.h"
 #include "log.h"
+#include "text.h"
 #include "xmalloc.h"
 #include "cli/sendmail/rcptextract.h"
 #include "cli/sendmail/sendmail.h"
@@ -209,21 +210,6 @@ env_add_list(struct sm_envelope *env, const struct rcptx_list *list,
 	return 0;
 }
 
-static int
-is_trusted(const struct config *cfg, const char *login)
-{
-	const char *p = cfg->trusted_users != NULL ? cfg->trusted_users : "";
-	size_t n = strlen(login), k;
-
-	for (; *p != '\0'; p += k) {
-		p += strspn(p, ", \t");
-		k = strcspn(p, ", \t");
-		if (k == n && strncmp(p, login, n) == 0)
-			return 1;
-	}
-	return 0;
-}
-
 /* Sender, login and the From: address of a message. */
 static int
 env_sender(struct sm_envelope *env, const struct config *cfg,
@@ -252,7 +238,7 @@ env_sender(struct sm_envelope *env, const struct config *cfg,
 	}
 	/* A From: we add names the sender the daemon will use too. */
 	if (env->has_sender && env->sender[0] != '\0' &&
-	    (uid == 0 || is_trusted(cfg, pw->pw_name)))
+	    config_trusted_user(cfg, uid, pw->pw_name))
 		strlcpy(env->from, env->sender, sizeof(env->from));
 	else
 		strlcpy(env->from, env->login, sizeof(env->from));
@@ -470,19 +456,13 @@ static struct config *
 load_config(const char *path, const char *prog)
 {
 	struct config *cfg;
-	char *errs = NULL, *line, *next;
+	char *errs = NULL;
 
 	if ((cfg = config_load(path, &errs)) != NULL) {
 		free(errs);
 		return cfg;
 	}
-	for (line = errs; line != NULL && *line != '\0'; line = next) {
-		if ((next = strchr(line, '\n')) != NULL)
-			*next++ = '\0';
-		fprintf(stderr, "%s: %s\n", prog, line);
-		if (next == NULL)
-			break;
-	}
+	text_print_lines(stderr, prog, errs);
 	if (errs == NULL)
 		fprintf(stderr, "%s: %s: cannot load the configuration\n",
 		    prog, path);

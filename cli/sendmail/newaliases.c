@@ -15,20 +15,8 @@
 
 #include "aliases.h"
 #include "config.h"
+#include "text.h"
 #include "cli/sendmail/sendmail.h"
-
-/* Each line of text on stderr, after the program's name. */
-static void
-print_lines(const char *prog, char *text)
-{
-	char *line, *next;
-
-	for (line = text; line != NULL && *line != '\0'; line = next) {
-		if ((next = strchr(line, '\n')) != NULL)
-			*next++ = '\0';
-		fprintf(stderr, "%s: %s\n", prog, line);
-	}
-}
 
 int
 sm_newaliases(const struct config *cfg, const struct sm_opts *opts)
@@ -59,13 +47,13 @@ sm_newaliases(const struct config *cfg, const struct sm_opts *opts)
 	}
 
 	if ((n = aliases_compile(src, db, cfg, &errs, &warns)) >= 0) {
-		print_lines(opts->prog, warns);
+		text_print_lines(stderr, opts->prog, warns);
 		printf("%s: %s: %d alias%s\n", opts->prog, db, n,
 		    n == 1 ? "" : "es");
 		free(warns);
 		return 0;
 	}
-	print_lines(opts->prog, errs);
+	text_print_lines(stderr, opts->prog, errs);
 	free(errs);
 	return EX_DATAERR;
 }

@@ -18,12 +18,12 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ctlclient.h"
 #include "cli/sendmail/sendmail.h"
 
 #define RELAY_BUF	16384
 #define RELAY_DRAIN_MS	60000	/* after our input ended, for the goodbye */
 #define SHOWQ_WAIT_MS	60000	/* silence from the queue before giving up */
-#define FLUSH_WAIT_MS	60000	/* the master answers within this */
 
 struct pipe_buf {
 	char	data[RELAY_BUF];
@@ -302,87 +302,11 @@ sm_showq(const struct config *cfg, const struct sm_opts *opts)
 	return rc;
 }
 
-/* Exit codes as bulwarkctl's: 77 when refused, else 69. */
-static int
-flush_unreachable(const char *prog, const char *path)
-{
-	int save = errno;
-
-	if (save == EACCES || save == EPERM) {
-		fprintf(stderr, "%s: %s: %s (the control socket is for "
-		    "root)\n", prog, path, strerror(save));
-		return EX_NOPERM;
-	}
-	fprintf(stderr, "%s: the mail system is not running (cannot "
-	    "connect to %s: %s)\n", prog, path, strerror(save));
-	return EX_UNAVAILABLE;
-}
-
-/* Copy the master's reply: "ok..." to stdout, anything else to stderr. */
-static int
-flush_reply(int sock, const struct sm_opts *opts)
-{
-	struct pipe_buf b = { .off = 0, .len = 0 };
-	struct pollfd pfd;
-	ssize_t got;
-	int n, out = -1, rc = 1;
-
-	for (;;) {
-		pfd.fd = sock;
-		pfd.events = POLLIN;
-		n = poll(&pfd, 1, FLUSH_WAIT_MS);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == 0) {
-			fprintf(stderr, "%s: no reply from the mail system\n",
-			    opts->prog);
-			rc = 1;
-			break;
-		}
-		if (n == -1 || (got = fill(sock, &b)) < 0) {
-			perror(opts->prog);
-			rc = 1;
-			break;
-		}
-		if (got == 0) {
-			if (out == -1)
-				fprintf(stderr, "%s: the mail system closed "
-				    "the connection without a reply\n",
-				    opts->prog);
-			break;
-		}
-		if (out == -1) {
-			/* "ok" or "error: ...", as bulwarkctl reads it. */
-			rc = got >= 2 && memcmp(b.data, "ok", 2) == 0 ? 0 : 1;
-			out = rc == 0 ? STDOUT_FILENO : STDERR_FILENO;
-		}
-		while (b.len > 0 && drain(out, &b, 0) == 0)
-			;
-		if (b.len > 0) {
-			rc = 1;
-			break;
-		}
-	}
-	return rc;
-}
-
 int
 sm_flush(const struct config *cfg, const struct sm_opts *opts)
 {
 	char path[4096];
-	int sock, rc;
 
 	config_path_control(cfg, path, sizeof(path));
-	if ((sock = sm_unix_connect(path)) == -1)
-		return flush_unreachable(opts->prog, path);
-	if (write(sock, "flush\n", 6) != 6) {
-		fprintf(stderr, "%s: write %s: %s\n", opts->prog, path,
-		    strerror(errno));
-		close(sock);
-		return 1;
-	}
-	shutdown(sock, SHUT_WR);
-	rc = flush_reply(sock, opts);
-	close(sock);
-	return rc;
+	return ctl_request(opts->prog, path, "flush");
 }

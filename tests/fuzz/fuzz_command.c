@@ -1,8 +1,10 @@
 /*
  * Fuzz the SMTP command parser: the input is a session's command lines
- * (split at LF), and the byte after each line's end picks the policy's
- * answer for a MAIL or RCPT.  Every reply must be well-formed CRLF-ended
- * lines with a 2xx-5xx code, and the state must hold together.
+ * (split at LF, a CR before it dropped, and lines over the limit refused
+ * as the session refuses them), and the byte after each line's end picks
+ * the policy's answer for a MAIL or RCPT.  Every reply must be
+ * well-formed CRLF-ended lines with a 2xx-5xx code, and the state must
+ * hold together.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -58,22 +60,49 @@ local_domain(const void *arg, const char *domain)
 	return strcasecmp(domain, "example.test") == 0;
 }
 
+/*
+ * One recipient twice, as duplicate removal sees it: the domain without
+ * case, the local part too in the local domain or without a domain.
+ */
+static int
+same_rcpt(const char *a, const char *b)
+{
+	const char *at = strrchr(a, '@'), *bt = strrchr(b, '@');
+	size_t alen = at != NULL ? (size_t)(at - a) : strlen(a);
+	size_t blen = bt != NULL ? (size_t)(bt - b) : strlen(b);
+
+	if (alen != blen || (at == NULL) != (bt == NULL))
+		return 0;
+	if (at == NULL)
+		return strcasecmp(a, b) == 0;
+	if (strcasecmp(at + 1, bt + 1) != 0)
+		return 0;
+	if (local_domain(NULL, at + 1))
+		return strncasecmp(a, b, alen) == 0;
+	return memcmp(a, b, alen) == 0;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static const int data_codes[] = { 250, 451, 452, 552, 554 };
 	struct smtp_params p = { "mx.example.test", 10000, 5, local_domain,
 	    NULL };
 	struct smtp_state st;
 	struct cmd_reply r;
 	const uint8_t *nl;
-	size_t len, i, j;
+	size_t len, text, i, j;
 	char counts[512];
 
 	cmd_state_init(&st, &p);
 	while (size > 0) {
 		nl = memchr(data, '\n', size);
 		len = nl == NULL ? size : (size_t)(nl - data);
-		cmd_execute(&st, (const char *)data, len, &r);
+		text = len > 0 && data[len - 1] == '\r' ? len - 1 : len;
+		if (text > SMTP_LINE_MAX - 2)
+			cmd_line_too_long(&st, &r);
+		else
+			cmd_execute(&st, (const char *)data, text, &r);
 		if (r.action == CMD_POLICY_MAIL ||
 		    r.action == CMD_POLICY_RCPT) {
 			if (r.code != 0 || st.pending_verb == -1)
@@ -83,7 +112,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		} else if (r.action == CMD_DATA) {
 			if (!st.has_mail || st.nrcpt == 0)
 				abort();
-			cmd_data_done(&st, len & 1);
+			cmd_data_reply(&st, data_codes[len %
+			    (sizeof(data_codes) / sizeof(data_codes[0]))]);
 			cmd_txn_reset(&st);
 		} else
 			check_reply(&r);
@@ -95,7 +125,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 			/* Each recipient is recorded once. */
 			for (j = 0; j < i; j++)
-				if (strcmp(st.rcpt[i], st.rcpt[j]) == 0)
+				if (same_rcpt(st.rcpt[i], st.rcpt[j]))
 					abort();
 		}
 		if (nl == NULL)

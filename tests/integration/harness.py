@@ -7,7 +7,7 @@ new/ folders and messages at SMTP sinks.  Everything is bounded in time,
 and only processes started here are ever signalled, by pid.
 """
 
-import errno
+import grp
 import os
 import pwd
 import re
@@ -26,30 +26,15 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 DATA_DIR = os.path.join(TOP, "tests", "data")
 
-
-def _find_shared_corpus():
-    """../shared/corpus beside the checkout; for a clone of a local
-    checkout (CI clones one), beside the checkout it came from; or where
-    BULWARK_SHARED_CORPUS says."""
-    places = [os.environ.get("BULWARK_SHARED_CORPUS", ""),
-              os.path.join(TOP, "..", "shared", "corpus")]
-    try:
-        origin = subprocess.run(
-            ["git", "-C", TOP, "remote", "get-url", "origin"],
-            capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        origin = ""
-    if origin.startswith("file://"):
-        origin = origin[len("file://"):]
-    if origin and os.path.isdir(origin):
-        places.append(os.path.join(origin, "..", "shared", "corpus"))
-    for p in places:
-        if p and os.path.isdir(p):
-            return os.path.normpath(p)
-    return os.path.normpath(places[1])
+# The real-world corpus, where tools/shared-corpus.sh found it (run.sh
+# and the Makefile pass it on); "" when there is none.
+SHARED_CORPUS = os.environ.get("BULWARK_SHARED_CORPUS", "")
 
 
-SHARED_CORPUS = _find_shared_corpus()
+def shared_corpus(name):
+    """A path inside the shared corpus, or None when there is none."""
+    return os.path.join(SHARED_CORPUS, name) if SHARED_CORPUS else None
+
 
 _build = os.environ.get("BULWARK_BUILD", "obj")
 BUILD = _build if os.path.isabs(_build) else os.path.join(TOP, _build)
@@ -211,6 +196,10 @@ def expected_delivery(data, test_id=None):
     return b"X-Test-Id: " + test_id.encode() + b"\n" + body
 
 
+# The fields Bulwark puts in front of a message it delivers locally.
+TRACE = (b"return-path", b"delivered-to", b"received")
+
+
 def _field_end(msg, pos):
     """End of the header field starting at pos, folded lines included."""
     end = msg.find(b"\n", pos)
@@ -219,8 +208,7 @@ def _field_end(msg, pos):
     return len(msg) if end == -1 else end + 1
 
 
-def split_own_trace(msg, fields=(b"return-path", b"delivered-to",
-                                 b"received")):
+def split_trace(msg, fields=TRACE):
     """Take exactly the fields Bulwark puts in front (by default those of
     a final delivery, in this order) off a message with LF line ends.
     Returns (the fields taken, the rest); a field that is not there ends
@@ -247,11 +235,11 @@ def delivered_intact(got, original, test_id=None,
     want = expected_delivery(original, test_id)
     want_fields = tuple(f.encode() for f in fields)
     if msg.endswith(want):
-        names, left = split_own_trace(msg[:len(msg) - len(want)],
-                                      want_fields)
+        names, left = split_trace(msg[:len(msg) - len(want)],
+                                  want_fields)
         if tuple(names) == tuple(fields) and left == b"":
             return True, names, want, want
-    names, rest = split_own_trace(msg, want_fields)
+    names, rest = split_trace(msg, want_fields)
     return False, names, rest, want
 
 
@@ -263,27 +251,6 @@ def own_queue_id(msg):
         return None
     q = re.search(rb"\bid ([0-9A-Za-z]+)", m.group(1))
     return q.group(1).decode() if q else None
-
-
-TRACE = (b"return-path", b"delivered-to", b"received")
-
-
-def split_trace(msg):
-    """Split the leading trace fields (Return-Path:, Delivered-To:,
-    Received:) off a delivered message (LF line ends).  Returns
-    (list of field names, the rest)."""
-    names = []
-    pos = 0
-    while pos < len(msg):
-        m = re.match(rb"([A-Za-z0-9-]+):", msg[pos:])
-        if not m or m.group(1).lower() not in TRACE:
-            break
-        names.append(m.group(1).lower().decode())
-        end = msg.find(b"\n", pos)
-        while end != -1 and msg[end + 1:end + 2] in (b" ", b"\t"):
-            end = msg.find(b"\n", end + 1)
-        pos = len(msg) if end == -1 else end + 1
-    return names, msg[pos:]
 
 
 def header_value(msg, name):
@@ -312,6 +279,25 @@ def smtp_error(exc):
     return None
 
 
+def mailq_entry(out, qid):
+    """The lines mailq printed for the message qid, or None."""
+    for block in out.split("\n\n"):
+        lines = block.split("\n")
+        for i, ln in enumerate(lines):
+            if ln.startswith(qid):
+                return "\n".join(lines[i:])
+    return None
+
+
+def mailq_deferred(out, qid, reason=""):
+    """Does mailq list qid as waiting (no delivery in flight, which
+    mailq marks with "*") under a reason line that holds reason?"""
+    entry = mailq_entry(out, qid)
+    return (entry is not None and entry[len(qid):len(qid) + 1] == " " and
+            re.search(r"(?m)^ *\(.*%s.*\)$" % re.escape(reason), entry)
+            is not None)
+
+
 def has_8bit(data):
     return any(b >= 0x80 for b in data)
 
@@ -336,8 +322,8 @@ def read_expect(path):
 # ---------------------------------------------------------------- mailboxes
 
 class Maildir:
-    def __init__(self, base, local):
-        self.path = os.path.join(base, local, "Maildir")
+    def __init__(self, path):
+        self.path = path
 
     def new_files(self):
         d = os.path.join(self.path, "new")
@@ -457,7 +443,7 @@ class Daemon:
         os.replace(tmp, self.conf_path)
 
     def maildir(self, local="someone"):
-        return Maildir(self.mail, local)
+        return Maildir(os.path.join(self.mail, local, "Maildir"))
 
     # processes
 
@@ -671,12 +657,20 @@ class Daemon:
         except smtplib.SMTPServerDisconnected as e:
             return 0, "disconnected: %s" % e
 
-    def cli(self, prog, args, input=None, timeout=60, user=None):
+    def cli(self, prog, args, input=None, timeout=60):
         """Run one of the command-line programs; CompletedProcess."""
         env = self.env()
         cmd = [prog] + list(args)
         return subprocess.run(cmd, input=input, capture_output=True,
                               timeout=timeout, env=env, cwd=self.tmp)
+
+    def mailq(self):
+        """What mailq prints for this instance (text)."""
+        r = self.cli(MAILQ, ["-C", self.conf_path])
+        return r.stdout.decode("utf-8", "replace")
+
+    def queue_empty(self):
+        return "Mail queue is empty" in self.mailq()
 
     def queue_id_from(self, reply):
         m = re.search(r"queued as ([0-9A-Za-z]+)", reply)
@@ -781,20 +775,170 @@ class RawClient:
         return chunk
 
 
+# -------------------------------------------------------------------- load
+
+class Load:
+    """SENDERS threads sending numbered messages over SMTP until halted;
+    acked maps the Message-ID of each message that got 250 to its queue
+    id.  Every remote_share-th message goes to REMOTE, and pad_lines
+    lines of PAD make each message bigger."""
+
+    SENDERS = 4
+    REMOTE = "user@remote.example"
+    PAD = "x" * 76 + "\r\n"
+
+    def __init__(self, d, tag, remote_share=0, pad_lines=0):
+        self.d = d
+        self.tag = tag
+        self.remote_share = remote_share
+        self.pad = self.PAD * pad_lines
+        self.acked = {}
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._run, args=(i,),
+                                         daemon=True)
+                        for i in range(self.SENDERS)]
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def _run(self, n):
+        seq = 0
+        while not self.stop.is_set() and seq < 5000:
+            seq += 1
+            mid = "<%s.%d.%d@client.test>" % (self.tag, n, seq)
+            rcpt = "someone@example.test"
+            if self.remote_share and seq % self.remote_share == 0:
+                rcpt = self.REMOTE
+            msg = ("From: load@example.org\r\nTo: %s\r\n"
+                   "Subject: load %d %d\r\nMessage-ID: %s\r\n\r\n"
+                   "body of %s\r\n%s" % (rcpt, n, seq, mid, mid,
+                                          self.pad)).encode()
+            try:
+                code, text = self.d.send(msg, rcpts=[rcpt])
+            except OSError:
+                time.sleep(0.05)
+                continue
+            if code == 250:
+                with self.lock:
+                    self.acked[mid] = self.d.queue_id_from(text)
+
+    def halt(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(60)
+
+    def count(self):
+        with self.lock:
+            return len(self.acked)
+
+
+def message_ids(maildir):
+    """Message-ID -> number of copies in the Maildir."""
+    out = {}
+    for _, data in maildir.messages():
+        mid = header_value(data, "message-id")
+        if mid:
+            out[mid] = out.get(mid, 0) + 1
+    return out
+
+
+# ------------------------------------------------------------------- users
+
+DROP_GROUP = "bulwarkdrop"
+
+# Run argv[2:] as nobody, with argv[1] laid over /etc in a private mount
+# namespace, so that a program reads the test's config at the default
+# path (-C is for root only).
+AS_USER = ('mount --make-rprivate / && '
+           'mount -t overlay overlay -o lowerdir="$1":/etc /etc && '
+           'shift && exec runuser -u nobody -- "$@"')
+
+_as_user_ok = None
+
+
+def as_user_ok():
+    """Why a user's run (user_cli) cannot be set up here, or None when
+    it can."""
+    global _as_user_ok
+    if _as_user_ok is not None:
+        return _as_user_ok or None
+    why = ""
+    if not IS_ROOT:
+        why = "needs root"
+    elif not shutil.which("unshare") or not shutil.which("runuser"):
+        why = "needs unshare and runuser"
+    else:
+        try:
+            grp.getgrnam(DROP_GROUP)
+            pwd.getpwnam("nobody")
+        except KeyError:
+            why = "needs the group %s and the user nobody" % DROP_GROUP
+    if not why:
+        lower = tempfile.mkdtemp(prefix="bulwark-it-probe-")
+        try:
+            p = subprocess.run(["unshare", "-m", "sh", "-c", AS_USER,
+                                "sh", lower, "true"], capture_output=True,
+                               timeout=30)
+        finally:
+            os.rmdir(lower)
+        if p.returncode != 0:
+            why = "no mount namespace with overlayfs: %s" % (
+                p.stderr.decode("utf-8", "replace").strip())
+    _as_user_ok = why
+    return why or None
+
+
+def user_cli(d, prog, args, data=b""):
+    """Run prog as the user nobody the way a real install does: a copy
+    owned by root, group bulwarkdrop, mode 2755 (set-gid), reading the
+    test's config as /etc/bulwark/bulwark.conf."""
+    bindir = os.path.join(d.tmp, "bin")
+    lower = os.path.join(d.tmp, "etc-lower")
+    copy = os.path.join(bindir, os.path.basename(prog))
+    if not os.path.exists(copy):
+        os.makedirs(bindir, 0o755, exist_ok=True)
+        shutil.copy(prog, copy)
+        os.chown(copy, 0, grp.getgrnam(DROP_GROUP).gr_gid)
+        os.chmod(copy, 0o2755)
+    os.makedirs(os.path.join(lower, "bulwark"), 0o755, exist_ok=True)
+    shutil.copy(d.conf_path, os.path.join(lower, "bulwark", "bulwark.conf"))
+    os.chmod(os.path.join(lower, "bulwark", "bulwark.conf"), 0o644)
+    return subprocess.run(["unshare", "-m", "sh", "-c", AS_USER, "sh",
+                           lower, copy] + list(args),
+                          input=data, capture_output=True, timeout=60,
+                          env=d.env(), cwd=d.tmp)
+
+
 # ------------------------------------------------------------------- sinks
 
 class PySink:
-    """A small SMTP server in a thread.  Records every transaction
-    (mail_from, rcpts, data with CRLF and dot-stuffing undone) and can
-    answer 4xx or 5xx to the first N attempts at a chosen stage."""
+    """A small SMTP server in a thread, on a loopback port or, with
+    unix_path, on a Unix socket.  Records each command line (commands,
+    with "." for each end of data) and each message it takes (messages:
+    mail_from, rcpts, data with CRLF and dot-stuffing undone).
+
+    It answers every stage with success, except that fail_code goes to
+    the first fail_first attempts at one stage (fail_at: "mail", "rcpt"
+    or "dot", the end of data), and that replies overrides any of
+    "mail", "rcpt", "data" (the DATA command) and "dot": a reply line,
+    a function of the address (for "rcpt"; else of None) that returns
+    one, or None to close the connection there."""
 
     def __init__(self, fail_first=0, fail_code="451 4.3.0 Try again later",
-                 fail_at="rcpt", pipelining=True, port=0):
+                 fail_at="rcpt", pipelining=True, port=0, replies=None,
+                 unix_path=None):
         self.fail_first = fail_first
         self.fail_code = fail_code
         self.fail_at = fail_at
         self.pipelining = pipelining
+        self.replies = dict(replies or {})
+        self.unix_path = unix_path
+        self.closed = False
         self.messages = []
+        self.commands = []
         self.attempts = 0
         self.connections = 0
         self.lock = threading.Lock()
@@ -806,7 +950,10 @@ class PySink:
             def handle(self):
                 sink._session(self.rfile, self.wfile)
 
-        class Server(socketserver.ThreadingTCPServer):
+        base = (socketserver.ThreadingUnixStreamServer if unix_path
+                else socketserver.ThreadingTCPServer)
+
+        class Server(base):
             daemon_threads = True
             allow_reuse_address = True
             # The default backlog of 5 drops connections when the queue
@@ -815,20 +962,46 @@ class PySink:
             # never comes.
             request_queue_size = 512
 
-        self.server = Server(("127.0.0.1", port), Handler)
-        self.port = self.server.server_address[1]
+        self.server = Server(unix_path or ("127.0.0.1", port), Handler)
+        self.port = None if unix_path else self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        kwargs={"poll_interval": 0.1},
                                        daemon=True)
         self.thread.start()
 
     def close(self):
+        """Stop serving; a second call does nothing (the socket's path
+        may belong to someone else by then)."""
+        if self.closed:
+            return
+        self.closed = True
         self.server.shutdown()
         self.server.server_close()
+        if self.unix_path and os.path.exists(self.unix_path):
+            os.unlink(self.unix_path)
 
     def _failing(self):
         with self.lock:
             return self.attempts <= self.fail_first
+
+    def _reply(self, stage, arg, failing, default):
+        """The reply at stage; None: close the connection."""
+        if stage in self.replies:
+            r = self.replies[stage]
+            return r(arg) if callable(r) else r
+        return self.fail_code if failing and self.fail_at == stage \
+            else default
+
+    def _data(self, rfile):
+        """The message up to the lone dot, or None if the client left."""
+        data = bytearray()
+        while True:
+            ln = rfile.readline(1 << 20)
+            if not ln:
+                return None
+            if ln == b".\r\n":
+                return bytes(data)
+            data += ln[1:] if ln.startswith(b".") else ln
 
     def _session(self, rfile, wfile):
         with self.lock:
@@ -837,6 +1010,10 @@ class PySink:
         def out(s):
             wfile.write(s.encode() + b"\r\n")
             wfile.flush()
+
+        def note(cmd):
+            with self.lock:
+                self.commands.append(cmd)
         out("220 pysink ESMTP")
         mail_from, rcpts, failing = None, [], False
         while True:
@@ -844,71 +1021,73 @@ class PySink:
             if not line:
                 return
             cmd = line.rstrip(b"\r\n").decode("utf-8", "replace")
+            note(cmd)
             verb = cmd[:4].upper()
+            reply = "250 2.0.0 Ok"
             if verb == "EHLO":
                 caps = ["250-pysink", "250-8BITMIME", "250-SIZE 50000000"]
                 if self.pipelining:
                     caps.append("250-PIPELINING")
                 caps.append("250 ENHANCEDSTATUSCODES")
-                out("\r\n".join(caps))
+                reply = "\r\n".join(caps)
             elif verb == "HELO":
-                out("250 pysink")
+                reply = "250 pysink"
             elif verb == "MAIL":
                 with self.lock:
                     self.attempts += 1
                 failing = self._failing()
-                mail_from = cmd[10:].split(" ")[0] if len(cmd) > 10 else ""
-                rcpts = []
-                if failing and self.fail_at == "mail":
-                    out(self.fail_code)
-                    mail_from = None
-                else:
-                    out("250 2.1.0 Ok")
+                sender = cmd[10:].split(" ")[0]
+                reply = self._reply("mail", sender, failing, "250 2.1.0 Ok")
+                ok = reply is not None and reply.startswith("2")
+                mail_from, rcpts = (sender if ok else None), []
+            elif verb == "RCPT" and mail_from is None:
+                reply = "503 5.5.1 Need MAIL"
             elif verb == "RCPT":
-                if mail_from is None:
-                    out("503 5.5.1 Need MAIL")
-                elif failing and self.fail_at == "rcpt":
-                    out(self.fail_code)
-                else:
-                    rcpts.append(cmd[8:].strip())
-                    out("250 2.1.5 Ok")
+                addr = cmd[8:].strip()
+                reply = self._reply("rcpt", addr.strip("<>"), failing,
+                                    "250 2.1.5 Ok")
+                if reply is not None and reply.startswith("2"):
+                    rcpts.append(addr)
+            elif verb == "DATA" and (mail_from is None or not rcpts):
+                reply = "554 5.5.1 No valid recipients"
             elif verb == "DATA":
-                if mail_from is None or not rcpts:
-                    out("554 5.5.1 No valid recipients")
-                    continue
-                out("354 End data with <CR><LF>.<CR><LF>")
-                data = bytearray()
-                while True:
-                    ln = rfile.readline(1 << 20)
-                    if not ln:
+                reply = self._reply("data", None, failing,
+                                    "354 End data with <CR><LF>.<CR><LF>")
+                if reply is not None and reply.startswith("354"):
+                    out(reply)
+                    data = self._data(rfile)
+                    if data is None:
                         return
-                    if ln == b".\r\n":
-                        break
-                    if ln.startswith(b"."):
-                        ln = ln[1:]
-                    data += ln
-                if failing and self.fail_at == "data":
-                    out(self.fail_code)
-                else:
-                    with self.lock:
-                        self.messages.append({
-                            "from": mail_from, "rcpts": list(rcpts),
-                            "data": bytes(data)})
-                    out("250 2.0.0 Ok: queued")
-                mail_from, rcpts = None, []
+                    note(".")
+                    reply = self._reply("dot", None, failing,
+                                        "250 2.0.0 Ok: queued")
+                    if reply is not None and reply.startswith("2"):
+                        with self.lock:
+                            self.messages.append({
+                                "from": mail_from, "rcpts": list(rcpts),
+                                "data": data})
+                    mail_from, rcpts = None, []
             elif verb == "RSET":
                 mail_from, rcpts = None, []
-                out("250 2.0.0 Ok")
-            elif verb == "NOOP":
-                out("250 2.0.0 Ok")
             elif verb == "QUIT":
                 out("221 2.0.0 Bye")
                 return
-            else:
-                out("502 5.5.2 Error: command not recognized")
+            elif verb != "NOOP":
+                reply = "502 5.5.2 Error: command not recognized"
+            if reply is None:
+                return
+            out(reply)
 
     def wait_messages(self, n, timeout):
         return wait_until(lambda: len(self.messages) >= n, timeout)
+
+    def message_ids(self):
+        """Message-ID -> number of copies taken."""
+        out = {}
+        for m in list(self.messages):
+            mid = header_value(m["data"], "message-id")
+            out[mid] = out.get(mid, 0) + 1
+        return out
 
 
 class SmtpSink:
@@ -990,6 +1169,37 @@ class BulwarkTest(unittest.TestCase):
         s = PySink(**kw)
         self.addCleanup(s.close)
         return s
+
+    def settle(self, d):
+        """Wait until d has handled all it took so far: a marker sent
+        now has reached the mailbox "marker" and the queue is empty.
+        After that, a check that something did not arrive is sound."""
+        box = d.maildir("marker")
+        before = box.count()
+        code, text = d.send(b"Subject: marker\r\n\r\nmarker\r\n",
+                            rcpts=["marker@example.test"])
+        self.assertEqual(code, 250, text)
+        self.assertTrue(box.wait_count(before + 1, 30),
+                        "the marker never arrived:\n%s" % d.log_tail())
+        self.assertTrue(wait_until(d.queue_empty, 30, step=0.2),
+                        "the queue did not empty:\n%s" % d.mailq())
+
+    def require(self, why):
+        """A precondition of the test is missing (why; None when it is
+        there): a skip when not root, a failure as root, where every
+        precondition can be met (CI runs as root)."""
+        if why is None:
+            return
+        if IS_ROOT:
+            self.fail("running as root, yet: %s" % why)
+        self.skipTest(why)
+
+    def as_user_possible(self):
+        """Whether user_cli works here; as root it must (see require)."""
+        why = as_user_ok()
+        if why is not None and IS_ROOT:
+            self.require(why)
+        return why is None
 
     def smtpsink(self, d):
         s = SmtpSink(d.tmp)

@@ -112,9 +112,10 @@ def main():
     print("runner: build %s, %s, %s" % (
         harness.BUILD, "root" if harness.IS_ROOT else "not root",
         "test hooks" if harness.TEST_HOOKS else "no test hooks"))
-    corpus = os.path.join(harness.SHARED_CORPUS, "messages")
+    corpus = harness.shared_corpus("messages")
     print("runner: shared corpus %s" % (
-        corpus if os.path.isdir(corpus) else "not found (tests skip it)"))
+        corpus if corpus and os.path.isdir(corpus)
+        else "not found (tests skip it)"))
     watchdog(int(os.environ.get("BULWARK_IT_TIMEOUT", "2400")))
     runner = unittest.TextTestRunner(resultclass=Result,
                                      verbosity=1 if args.q else 2,

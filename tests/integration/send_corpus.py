@@ -17,17 +17,24 @@ import argparse
 import os
 import re
 import smtplib
+import subprocess
 import sys
-import time
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
 
+def shared_messages():
+    """The shared corpus's messages/, found as the tests find it."""
+    top = harness.SHARED_CORPUS or subprocess.run(
+        [os.path.join(harness.TOP, "tools", "shared-corpus.sh")],
+        capture_output=True, text=True, timeout=30).stdout.strip()
+    return os.path.join(top, "messages") if top else None
+
+
 def candidates():
-    shared = os.path.join(harness.SHARED_CORPUS, "messages")
-    if os.path.isdir(shared):
+    shared = shared_messages()
+    if shared and os.path.isdir(shared):
         folder = shared
         expect = harness.read_expect(
             os.path.join(harness.DATA_DIR, "SHARED-EXPECT.tsv"))
@@ -64,9 +71,7 @@ def main():
             print("%s: no queue id in %r" % (name, s.last_reply))
             return 1
         sent[qid.group(1)] = (name, data)
-    mbox = harness.Maildir("", "")
-    mbox.path = a.maildir
-    got = mbox.wait_queue_ids(sent, 120)
+    got = harness.Maildir(a.maildir).wait_queue_ids(sent, 120)
     bad = []
     for qid, (name, data) in sorted(sent.items()):
         msgs = got.get(qid, [])

@@ -113,13 +113,21 @@ class ConfigTest(BulwarkTest):
 
     def test_reload_ok_and_sighup(self):
         """A good reload is acknowledged by every child; SIGHUP still
-        works and the daemon keeps serving."""
+        applies a new file, and the daemon keeps serving."""
         d = self.daemon()
         r = self.reload(d)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.decode().strip(),
                          "ok: configuration applied")
+        d.conf["message_size_limit"] = "123456"
+        d.write_config()
         d.signal(signal.SIGHUP)
+
+        def applied():
+            with d.smtp() as s:
+                return b"SIZE 123456" in s.ehlo()[1]
+        self.assertTrue(harness.wait_until(applied, 10),
+                        "SIGHUP did not apply the new file")
         r = self.reload(d)
         self.assertEqual(r.returncode, 0, r.stderr)
         code, text = d.send(b"Subject: after reloads\r\n\r\nbody\r\n")
@@ -154,12 +162,9 @@ class ConfigTest(BulwarkTest):
     def test_myorigin_bounce_reaches_a_user(self):
         """The same for a user who is not trusted: the sender the policy
         process sets is <login>@myorigin too."""
-        from test_sendmail import as_user_ok, user_cli
-        why = as_user_ok()
-        if why:
-            self.skipTest(why)
+        self.require(harness.as_user_ok())
         d = self.bouncing_daemon()
-        r = user_cli(d, harness.SENDMAIL, ["user@remote.example"],
+        r = harness.user_cli(d, harness.SENDMAIL, ["user@remote.example"],
                      b"Subject: will bounce\n\nbody\n")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertBounceIn(d, "nobody")

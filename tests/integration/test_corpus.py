@@ -74,9 +74,10 @@ class CorpusTest(BulwarkTest):
     def test_shared_corpus(self):
         """../shared/corpus/messages by smtplib, outcomes as
         SHARED-EXPECT.tsv says."""
-        folder = os.path.join(harness.SHARED_CORPUS, "messages")
-        if not os.path.isdir(folder):
-            self.skipTest("no shared corpus at %s" % folder)
+        folder = harness.shared_corpus("messages")
+        if not folder or not os.path.isdir(folder):
+            self.skipTest("no shared corpus (BULWARK_SHARED_CORPUS: %r)"
+                          % harness.SHARED_CORPUS)
         files = corpus_files(folder)
         expect = harness.read_expect(
             os.path.join(harness.DATA_DIR, "SHARED-EXPECT.tsv"))

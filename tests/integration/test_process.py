@@ -3,7 +3,7 @@
 import os
 import signal
 import socket
-import time
+import subprocess
 import unittest
 
 import harness
@@ -55,16 +55,21 @@ class ProcessTest(BulwarkTest):
         self.assertTrue(d.maildir().wait_count(1, 30))
 
     def test_reload_good_and_bad(self):
-        """SIGHUP with a bad file keeps the old config; a good one is
+        """A reload of a bad file is refused and keeps the old config,
+        even the keys the bad file set right; a good one (by SIGHUP) is
         applied while an open session carries on."""
         d = self.daemon(message_size_limit=100000)
         c = d.raw()
         self.assertEqual(c.banner[0], 220)
         self.assertEqual(c.cmd("EHLO client.test")[0], 250)
-        # A bad file: unknown key.  The daemon stays up, old limit kept.
+        # A bad file: a new limit, and an unknown key.
+        d.conf["message_size_limit"] = "300000"
         d.write_config("no_such_key = 1\n")
-        d.signal(signal.SIGHUP)
-        time.sleep(1)
+        r = d.cli(harness.BULWARKCTL, ["-C", d.conf_path, "reload"])
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertTrue(r.stderr.startswith(b"error: configuration "
+                                            b"refused\n"), r.stderr)
+        self.assertIn(b"no_such_key", r.stderr)
         self.assertTrue(d.running())
         with d.smtp() as s:
             code, lines = s.ehlo()
@@ -147,20 +152,26 @@ class ProcessTest(BulwarkTest):
         d = self.daemon(start=False)
         r = d.cli(harness.BULWARKCTL, ["-C", d.conf_path, "status"])
         self.assertEqual(r.returncode, 69, r.stdout + r.stderr)
-        self.assertIn(b"not running", r.stderr)
 
     def test_second_instance_refused(self):
+        """A second master on the same spool says that the first holds
+        the lock, and leaves its sockets alone."""
         d = self.daemon()
-        import subprocess
         p = subprocess.run([harness.BULWARKD, "-d", "-C", d.conf_path],
                            capture_output=True, timeout=30, env=d.env())
         self.assertNotEqual(p.returncode, 0)
+        self.assertRegex(p.stderr, rb"another bulwarkd \(pid %d\) is "
+                                   rb"running on .*master\.pid is locked"
+                         % d.pid)
         self.assertTrue(d.running())
+        r = d.cli(harness.BULWARKCTL, ["-C", d.conf_path, "status"])
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertTrue(d.banner_ok(), "the first instance stopped "
+                        "greeting")
 
     def test_bad_config_refused_at_start(self):
         d = self.daemon(start=False)
         d.write_config("recipient_limit = 5\nbogus_key = x\n")
-        import subprocess
         p = subprocess.run([harness.BULWARKD, "-d", "-C", d.conf_path],
                            capture_output=True, timeout=30, env=d.env())
         self.assertNotEqual(p.returncode, 0)

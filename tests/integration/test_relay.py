@@ -2,9 +2,6 @@
 
 import os
 import re
-import socketserver
-import threading
-import time
 
 import harness
 from harness import BulwarkTest
@@ -19,67 +16,13 @@ def simple(tid, extra=b""):
             b"@example.org>\r\n" + extra + b"\r\nrelay body\r\n.dot line\r\n")
 
 
-class RcptSink:
-    """An SMTP sink whose answer to RCPT depends on the local part:
-    "later" gets 451, "hard" gets 550, anyone else 250.  It records
-    the recipients of each message it takes."""
+# Replies of the relayhost by local part, for mailq_recipient_states.
+RCPT_REPLIES = {"later": "451 4.2.0 Mailbox busy, try later",
+                "hard": "550 5.1.1 No such user here"}
 
-    REPLIES = {"later": "451 4.2.0 Mailbox busy, try later",
-               "hard": "550 5.1.1 No such user here"}
 
-    def __init__(self):
-        self.taken = []
-        sink = self
-
-        class Handler(socketserver.StreamRequestHandler):
-            timeout = 30
-
-            def handle(self):
-                sink._session(self.rfile, self.wfile)
-
-        class Server(socketserver.ThreadingTCPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever,
-                         kwargs={"poll_interval": 0.1}, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def _session(self, rfile, wfile):
-        def out(text):
-            wfile.write(text.encode() + b"\r\n")
-            wfile.flush()
-        out("220 rcptsink ESMTP")
-        rcpts = []
-        for _ in range(1000):
-            line = rfile.readline(4096).decode("utf-8", "replace")
-            verb = line[:4].upper()
-            if not line or verb == "QUIT":
-                out("221 2.0.0 Bye")
-                return
-            if verb == "EHLO":
-                out("250-rcptsink\r\n250 ENHANCEDSTATUSCODES")
-            elif verb == "RCPT":
-                addr = line[8:].strip().strip("<>")
-                reply = self.REPLIES.get(addr.split("@")[0], "250 2.1.5 Ok")
-                if reply.startswith("250"):
-                    rcpts.append(addr)
-                out(reply)
-            elif verb == "DATA":
-                out("354 Go ahead")
-                while rfile.readline(1 << 20) not in (b".\r\n", b""):
-                    pass
-                self.taken.append(rcpts)
-                rcpts = []
-                out("250 2.0.0 Ok: taken")
-            else:
-                rcpts = [] if verb in ("MAIL", "RSET") else rcpts
-                out("250 2.0.0 Ok")
+def rcpt_reply(addr):
+    return RCPT_REPLIES.get(addr.split("@")[0], "250 2.1.5 Ok")
 
 
 def mailq_columns(test, out, reason_of):
@@ -175,19 +118,19 @@ class RelayTest(BulwarkTest):
         self.assertTrue(sink.wait_messages(1, 60),
                         "no delivery after %d attempts" % sink.attempts)
         self.assertGreaterEqual(sink.attempts, 3)
-        time.sleep(2)
+        self.settle(d)
         self.assertEqual(len(sink.messages), 1)
         self.assertIn(b"X-Test-Id: retry", sink.messages[0]["data"])
 
     def test_retry_after_4xx_at_data(self):
         """The same with the 451 at the end of data."""
-        sink = self.pysink(fail_first=2, fail_at="data")
+        sink = self.pysink(fail_first=2, fail_at="dot")
         d = self.daemon(relayhost="[127.0.0.1]:%d" % sink.port)
         code, text = d.send(simple("retry-data"), rcpts=[REMOTE])
         self.assertEqual(code, 250, text)
         self.assertTrue(sink.wait_messages(1, 60))
         self.assertGreaterEqual(sink.attempts, 3)
-        time.sleep(2)
+        self.settle(d)
         self.assertEqual(len(sink.messages), 1)
 
     def test_bounce_after_5xx(self):
@@ -279,17 +222,13 @@ class RelayTest(BulwarkTest):
         d = self.daemon(relayhost="[127.0.0.1]:%d" % sink.port)
         code, text = d.send(simple("from-null"), rcpts=[REMOTE], sender="")
         self.assertEqual(code, 250, text)
-        qid = d.queue_id_from(text)
-
-        def gone():
-            out = d.cli(harness.MAILQ, ["-C", d.conf_path]).stdout.decode()
-            return sink.attempts >= 1 and qid not in out
-        self.assertTrue(harness.wait_until(gone, 30),
-                        "the message never left the queue")
-        # A bounce would have gone to the relayhost too (it is remote);
-        # only the one refused attempt reached it, and no mailbox got
-        # anything.
-        time.sleep(2)
+        self.assertTrue(harness.wait_until(
+            lambda: sink.attempts >= 1 and d.queue_empty(), 30, step=0.2),
+            "the message never left the queue:\n%s" % d.mailq())
+        # A bounce would have been queued before the message left the
+        # queue, and would have gone to the relayhost too (it is
+        # remote): only the one refused attempt reached it, and no
+        # mailbox got anything.
         self.assertEqual(sink.attempts, 1)
         self.assertEqual(sink.messages, [])
         self.assertEqual(os.listdir(d.mail), [])
@@ -303,12 +242,13 @@ class RelayTest(BulwarkTest):
         self.assertEqual(code, 250, text)
         qid = d.queue_id_from(text)
         self.assertTrue(qid, "no queue id in %r" % text)
-        time.sleep(2)   # let the first attempt fail
 
         def listed():
+            """The listing once the first attempt has failed."""
             r = d.cli(harness.MAILQ, ["-C", d.conf_path])
             out = r.stdout.decode("utf-8", "replace")
-            if r.returncode == 0 and qid in out and REMOTE in out:
+            if r.returncode == 0 and harness.mailq_deferred(out, qid) \
+                    and REMOTE in out:
                 return out
             return None
         out = harness.wait_until(listed, 20, step=0.5)
@@ -329,8 +269,7 @@ class RelayTest(BulwarkTest):
         """One message, four recipients: delivered locally, taken by the
         relayhost, refused for good (bounced), and deferred.  mailq lists
         only the deferred one, under its reason, in Postfix's columns."""
-        sink = RcptSink()
-        self.addCleanup(sink.close)
+        sink = self.pysink(replies={"rcpt": rcpt_reply})
         d = self.daemon(relayhost="[127.0.0.1]:%d" % sink.port)
         rcpts = ["someone@example.test", "ok@remote.example",
                  "hard@remote.example", "later@remote.example"]
@@ -343,7 +282,8 @@ class RelayTest(BulwarkTest):
                         d.log_tail())
         self.assertTrue(d.maildir("someone").wait_count(1, 30))
         self.assertTrue(harness.wait_until(
-            lambda: ["ok@remote.example"] in sink.taken, 30))
+            lambda: ["<ok@remote.example>"] in
+            [m["rcpts"] for m in sink.messages], 30))
 
         def listed():
             out = d.cli(harness.MAILQ, ["-C", d.conf_path]).stdout.decode(

@@ -3,87 +3,16 @@
 import grp
 import os
 import pwd
-import shutil
 import signal
-import socketserver
 import stat
-import subprocess
-import tempfile
-import threading
-import time
 import unittest
 
 import harness
 from harness import BulwarkTest
 
-DROP_GROUP = "bulwarkdrop"
-
-
 def msg(tag, to="someone@example.test", extra=b""):
     return (b"To: %s\nSubject: %s\n%s\nbody of %s\n.leading dot\n"
             % (to.encode(), tag.encode(), extra, tag.encode()))
-
-
-# Run argv[2:] as nobody, with argv[1] laid over /etc in a private mount
-# namespace, so that a program reads the test's config at the default
-# path (-C is for root only).
-AS_USER = ('mount --make-rprivate / && '
-           'mount -t overlay overlay -o lowerdir="$1":/etc /etc && '
-           'shift && exec runuser -u nobody -- "$@"')
-
-_as_user_ok = None
-
-
-def as_user_ok():
-    """Why a user's run cannot be set up here, or None when it can."""
-    global _as_user_ok
-    if _as_user_ok is not None:
-        return _as_user_ok or None
-    why = ""
-    if not harness.IS_ROOT:
-        why = "needs root"
-    elif not shutil.which("unshare") or not shutil.which("runuser"):
-        why = "needs unshare and runuser"
-    else:
-        try:
-            grp.getgrnam(DROP_GROUP)
-            pwd.getpwnam("nobody")
-        except KeyError:
-            why = "needs the group %s and the user nobody" % DROP_GROUP
-    if not why:
-        lower = tempfile.mkdtemp(prefix="bulwark-it-probe-")
-        try:
-            p = subprocess.run(["unshare", "-m", "sh", "-c", AS_USER,
-                                "sh", lower, "true"], capture_output=True,
-                               timeout=30)
-        finally:
-            os.rmdir(lower)
-        if p.returncode != 0:
-            why = "no mount namespace with overlayfs: %s" % (
-                p.stderr.decode("utf-8", "replace").strip())
-    _as_user_ok = why
-    return why or None
-
-
-def user_cli(d, prog, args, data=b""):
-    """Run prog as the user nobody the way a real install does: a copy
-    owned by root, group bulwarkdrop, mode 2755 (set-gid), reading the
-    test's config as /etc/bulwark/bulwark.conf."""
-    bindir = os.path.join(d.tmp, "bin")
-    lower = os.path.join(d.tmp, "etc-lower")
-    copy = os.path.join(bindir, os.path.basename(prog))
-    if not os.path.exists(copy):
-        os.makedirs(bindir, 0o755, exist_ok=True)
-        shutil.copy(prog, copy)
-        os.chown(copy, 0, grp.getgrnam(DROP_GROUP).gr_gid)
-        os.chmod(copy, 0o2755)
-    os.makedirs(os.path.join(lower, "bulwark"), 0o755, exist_ok=True)
-    shutil.copy(d.conf_path, os.path.join(lower, "bulwark", "bulwark.conf"))
-    os.chmod(os.path.join(lower, "bulwark", "bulwark.conf"), 0o644)
-    return subprocess.run(["unshare", "-m", "sh", "-c", AS_USER, "sh",
-                           lower, copy] + list(args),
-                          input=data, capture_output=True, timeout=60,
-                          env=d.env(), cwd=d.tmp)
 
 
 def maildrop_files(d):
@@ -100,82 +29,6 @@ def maildrop_rcpts(d):
         out.append([ln[6:-1].decode() for ln in head.split(b"\n")
                     if ln.startswith(b"rcpt <")])
     return out
-
-
-class FakeSubmit:
-    """A stand-in for the daemon on <spool>/public/submit that answers
-    each stage with a scripted reply, so that sendmail meets a 4xx or a
-    cut where the real daemon gives none on demand.  replies maps
-    "mail", "data", "dot" to a reply line, "rcpt" to a function of the
-    address; "dot" may be None: close the connection after the dot."""
-
-    def __init__(self, spool, replies):
-        self.replies = replies
-        self.seen = []
-        for sub in ("public", "maildrop"):
-            os.makedirs(os.path.join(spool, sub), exist_ok=True)
-        os.chmod(os.path.join(spool, "maildrop"), 0o1770)
-        self.path = os.path.join(spool, "public", "submit")
-        if os.path.exists(self.path):
-            os.unlink(self.path)	# left by a daemon that stopped
-        fake = self
-
-        class Handler(socketserver.StreamRequestHandler):
-            timeout = 30
-
-            def handle(self):
-                fake._session(self.rfile, self.wfile)
-
-        class Server(socketserver.ThreadingUnixStreamServer):
-            daemon_threads = True
-
-        self.server = Server(self.path, Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       kwargs={"poll_interval": 0.1},
-                                       daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-        if os.path.exists(self.path):
-            os.unlink(self.path)
-
-    def _session(self, rfile, wfile):
-        def out(line):
-            wfile.write(line.encode() + b"\r\n")
-            wfile.flush()
-        out("220 fake ESMTP")
-        while True:
-            line = rfile.readline(4096)
-            if not line:
-                return
-            cmd = line.rstrip(b"\r\n").decode("utf-8", "replace")
-            self.seen.append(cmd)
-            verb = cmd[:4].upper()
-            if verb == "EHLO":
-                out("250-fake\r\n250 8BITMIME")
-            elif verb == "MAIL":
-                out(self.replies.get("mail", "250 2.1.0 Ok"))
-            elif verb == "RCPT":
-                out(self.replies.get("rcpt", lambda a: "250 2.1.5 Ok")(
-                    cmd[9:-1]))
-            elif verb == "DATA":
-                reply = self.replies.get("data", "354 go ahead")
-                out(reply)
-                if not reply.startswith("354"):
-                    continue
-                while rfile.readline(1 << 20) not in (b".\r\n", b""):
-                    pass
-                self.seen.append(".")
-                if self.replies.get("dot", "") is None:
-                    return
-                out(self.replies.get("dot") or "250 2.0.0 Ok: queued")
-            elif verb == "QUIT":
-                out("221 2.0.0 Bye")
-                return
-            else:
-                out("250 2.0.0 Ok")
 
 
 class SendmailTest(BulwarkTest):
@@ -211,12 +64,6 @@ class SendmailTest(BulwarkTest):
             _, data = mbox.messages()[0]
             self.assertEqual(harness.header_value(data, "return-path"),
                              "<boss@example.org>")
-
-    def test_unknown_recipient_fails(self):
-        d = self.daemon()
-        r = self.sendmail(d, ["-i", "No.Such User@example.test"],
-                          msg("bad"))
-        self.assertNotEqual(r.returncode, 0)
 
     def test_smtp_on_stdin(self):
         """sendmail -bs speaks SMTP on stdin and stdout."""
@@ -277,13 +124,12 @@ class SendmailTest(BulwarkTest):
             with self.subTest(name):
                 r = self.sendmail(d, ["-bs"], script)
                 self.assertEqual(r.returncode, 65, r.stdout + r.stderr)
-                self.assertIn(b"input ended", r.stderr)
         r = self.sendmail(d, ["-bs"], head + b"DATA\n\nwhole\n.\n")
         self.assertEqual(r.returncode, 0, r.stderr)
         r = self.sendmail(d, ["-bs"], head + b"QUIT\n")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertTrue(d.maildir().wait_count(1, 30), d.log_tail())
-        time.sleep(1)
+        self.settle(d)
         self.assertEqual(d.maildir().count(), 1)
 
     def test_resent_recipients(self):
@@ -304,14 +150,15 @@ class SendmailTest(BulwarkTest):
             self.assertIsNone(harness.header_value(data, "resent-bcc"))
             self.assertEqual(harness.header_value(data, "to"),
                              "someone@example.test")
-        time.sleep(1)
+        self.settle(d)
         for who in ("someone", "other"):
             self.assertEqual(d.maildir(who).count(), 0, who)
 
     def test_verify(self):
         """-bv asks the daemon about each address (MAIL, RCPT, RSET),
-        prints the verdict with the reply and sends nothing; the exit
-        code is 0, EX_NOUSER (67) for a refusal, 69 with no daemon."""
+        prints the verdict with the reply and sends nothing (no DATA);
+        the exit code is 0, EX_NOUSER (67) for a refusal, 69 with no
+        daemon."""
         d = self.daemon()
         r = self.sendmail(d, ["-bv", "someone@example.test"], b"")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
@@ -331,11 +178,21 @@ class SendmailTest(BulwarkTest):
         r = self.sendmail(d, ["-bv", "a b@example.test"], b"")
         self.assertEqual(r.returncode, 65, r.stdout + r.stderr)
         self.assertIn(b"bad address", r.stdout)
-        time.sleep(1)
-        self.assertEqual(os.listdir(d.mail), [])
         d.stop()
         r = self.sendmail(d, ["-bv", "someone@example.test"], b"")
         self.assertEqual(r.returncode, 69, r.stdout + r.stderr)
+        # What -bv says to the daemon, in full: no DATA.
+        fake = self.fake_submit(d)
+        r = self.sendmail(d, ["-bv", "someone@example.test",
+                              "other@example.test"], b"")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        fake.close()
+        self.assertEqual(len(fake.commands), 6, fake.commands)
+        self.assertRegex(fake.commands[1], r"^MAIL FROM:<[^<>]+@[^<>]+>$")
+        self.assertEqual(fake.commands[:1] + fake.commands[2:],
+                         ["EHLO localhost",
+                          "RCPT TO:<someone@example.test>",
+                          "RCPT TO:<other@example.test>", "RSET", "QUIT"])
 
     def test_queue_run(self):
         """-q makes the daemon retry deferred mail now, as bulwarkctl
@@ -355,8 +212,8 @@ class SendmailTest(BulwarkTest):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn(b"ok: flush requested", r.stdout)
         self.assertTrue(sink.wait_messages(1, 30), d.log_tail())
-        if as_user_ok() is None:
-            r = user_cli(d, harness.SENDMAIL, ["-q"])
+        if self.as_user_possible():
+            r = harness.user_cli(d, harness.SENDMAIL, ["-q"])
             self.assertEqual(r.returncode, 77, r.stdout + r.stderr)
         d.stop()
         r = self.sendmail(d, ["-q"], b"")
@@ -371,22 +228,20 @@ class SendmailTest(BulwarkTest):
         if harness.IS_ROOT:
             self.assertEqual(st.st_uid, pwd.getpwnam("bulwark").pw_uid)
             try:
-                gid = grp.getgrnam(DROP_GROUP).gr_gid
+                gid = grp.getgrnam(harness.DROP_GROUP).gr_gid
             except KeyError:
-                gid = None
-            if gid is not None:
-                self.assertEqual(st.st_gid, gid)
+                self.require("no group %s" % harness.DROP_GROUP)
+            self.assertEqual(st.st_gid, gid)
 
     def test_maildrop_user_submission(self):
         """A user's sendmail (set-gid bulwarkdrop) with the daemon down
         leaves a synced file that the daemon picks up; where the
         directory cannot be synced, it removes its file and exits 75."""
-        why = as_user_ok()
-        if why:
-            self.skipTest(why)
+        self.require(harness.as_user_ok())
         d = self.daemon()
         d.stop()
-        r = user_cli(d, harness.SENDMAIL, ["-t", "-i"], msg("by-user"))
+        r = harness.user_cli(d, harness.SENDMAIL, ["-t", "-i"],
+                             msg("by-user"))
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         files = maildrop_files(d)
         self.assertEqual(len(files), 1, files)
@@ -402,14 +257,22 @@ class SendmailTest(BulwarkTest):
         # A maildrop the group cannot open (the old mode 1730): the
         # rename cannot be made durable, so the file must not stay.
         os.chmod(os.path.join(d.spool, "maildrop"), 0o1730)
-        r = user_cli(d, harness.SENDMAIL, ["-t", "-i"], msg("not-synced"))
+        r = harness.user_cli(d, harness.SENDMAIL, ["-t", "-i"],
+                             msg("not-synced"))
         self.assertEqual(r.returncode, 75, r.stdout + r.stderr)
         self.assertEqual(maildrop_files(d), [])
 
     def fake_submit(self, d, **replies):
-        fake = FakeSubmit(d.spool, replies)
-        self.addCleanup(fake.close)
-        return fake
+        """A stand-in for the daemon on <spool>/public/submit (a PySink
+        with scripted replies), so that sendmail meets a 4xx or a cut
+        where the real daemon gives none on demand."""
+        for sub in ("public", "maildrop"):
+            os.makedirs(os.path.join(d.spool, sub), exist_ok=True)
+        os.chmod(os.path.join(d.spool, "maildrop"), 0o1770)
+        path = os.path.join(d.spool, "public", "submit")
+        if os.path.exists(path):
+            os.unlink(path)	# left by a daemon that stopped
+        return self.pysink(unix_path=path, replies=replies)
 
     def test_tempfail_keeps_message(self):
         """A 4xx at MAIL (here the policy service is stopped), at RCPT
@@ -431,6 +294,7 @@ class SendmailTest(BulwarkTest):
         resume()
         d.stop()
         stages = (
+            ("mail", {"mail": "451 4.3.0 x"}),
             ("rcpt", {"rcpt": lambda a: "451 4.3.0 Try again later"}),
             ("data", {"data": "452 4.3.1 Insufficient storage"}),
             ("dot", {"dot": "451 4.3.0 Not now"}))
@@ -442,12 +306,12 @@ class SendmailTest(BulwarkTest):
                                   msg("at-" + stage))
                 fake.close()
                 self.assertEqual(r.returncode, 0, r.stderr)
-                self.assertIn("QUIT", fake.seen)
+                self.assertIn("QUIT", fake.commands)
                 self.assertEqual(
                     maildrop_rcpts(d)[-1:],
                     [["someone@example.test", "other@example.test"]])
         d.start()
-        want = ["at-data", "at-dot", "at-rcpt"]
+        want = ["at-data", "at-dot", "at-mail", "at-rcpt"]
         for who, extra in (("someone", ["policy-stopped"]), ("other", [])):
             mbox = d.maildir(who)
             self.assertTrue(mbox.wait_count(len(want + extra), 30),
@@ -464,7 +328,6 @@ class SendmailTest(BulwarkTest):
         fake = self.fake_submit(d, dot=None)
         r = self.sendmail(d, ["-i", "someone@example.test"], msg("cut"))
         self.assertEqual(r.returncode, 75, r.stderr)
-        self.assertIn(b"may or may not have been queued", r.stderr)
         self.assertEqual(maildrop_files(d), [])
         fake.close()
         fake = self.fake_submit(d, data="421 4.3.2 Shutting down")
@@ -490,7 +353,7 @@ class SendmailTest(BulwarkTest):
                           b"Subject: none\n\nhi\n")
         self.assertEqual(r.returncode, 67, r.stderr)
         self.assertIn(b"user@remote.example: 550 5.4.4 ", r.stderr)
-        time.sleep(1)
+        self.settle(d)
         self.assertEqual(d.maildir().count(), 1)
         self.assertEqual(maildrop_files(d), [])
 
@@ -512,7 +375,7 @@ class SendmailTest(BulwarkTest):
         self.assertIn(b"gone@example.test: 550 5.1.1 No such user",
                       r.stderr)
         self.assertNotIn(b"later@example.test", r.stderr)
-        self.assertNotIn("DATA", fake.seen)
+        self.assertNotIn("DATA", fake.commands)
         self.assertEqual(maildrop_rcpts(d),
                          [["someone@example.test", "later@example.test"]])
 
@@ -544,7 +407,7 @@ class SendmailTest(BulwarkTest):
                 self.assertIn(hint, r.stderr)
         r = self.sendmail(d, ["-Ax", "someone@example.test"], msg("bad"))
         self.assertEqual(r.returncode, 64, r.stderr)
-        time.sleep(1)
+        self.settle(d)
         self.assertEqual(d.maildir().count(), len(opts))
 
 

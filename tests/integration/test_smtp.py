@@ -3,7 +3,6 @@
 import csv
 import os
 import re
-import time
 
 import harness
 from harness import BulwarkTest
@@ -157,9 +156,10 @@ class SmtpTest(BulwarkTest):
         """Every address of ../shared/corpus/addresses.tsv that fits on a
         command line: MAIL FROM accepted when isemail calls it valid for
         RFC 5321, else 501 5.1.3."""
-        path = os.path.join(harness.SHARED_CORPUS, "addresses.tsv")
-        if not os.path.exists(path):
-            self.skipTest("no %s" % path)
+        path = harness.shared_corpus("addresses.tsv")
+        if not path or not os.path.exists(path):
+            self.skipTest("no shared corpus (BULWARK_SHARED_CORPUS: %r)"
+                          % harness.SHARED_CORPUS)
         rows = []
         with open(path, encoding="utf-8", newline="") as f:
             for r in csv.DictReader(f, delimiter="\t",
@@ -242,7 +242,7 @@ class SmtpTest(BulwarkTest):
             self.assertEqual(c.reply()[0], 250)
         got = d.maildir().wait_test_ids(["small"], 30)
         self.assertIn("small", got)
-        time.sleep(1)
+        self.settle(d)
         self.assertNotIn("too-big", d.maildir().by_test_id())
 
     def test_recipient_limit(self):
@@ -297,7 +297,7 @@ class SmtpTest(BulwarkTest):
         self.assertTrue(sink.wait_messages(1, 30), d.log_tail())
         got = d.maildir("dup").wait_test_ids(["dup"], 30)
         self.assertTrue(d.maildir("other").wait_count(1, 30))
-        time.sleep(2)
+        self.settle(d)
         self.assertEqual(len(d.maildir("dup").by_test_id()["dup"]), 1, got)
         self.assertEqual(len(sink.messages), 1)
         self.assertEqual(sorted(sink.messages[0]["rcpts"]),
@@ -338,7 +338,7 @@ class SmtpTest(BulwarkTest):
             c.send(b"X-Test-Id: clean\r\n\r\nclean\r\n.\r\n")
             self.assertEqual(c.reply()[0], 250)
         got = d.maildir().wait_test_ids(["clean"], 30)
-        time.sleep(1)
+        self.settle(d)
         self.assertNotIn("bare-lf", d.maildir().by_test_id())
         self.assertIn("clean", got)
 
@@ -404,7 +404,7 @@ class SmtpTest(BulwarkTest):
                 if code == 250:
                     accepted.append(tid)
         got = d.maildir().wait_test_ids(accepted, 30)
-        time.sleep(2)
+        self.settle(d)
         got = d.maildir().by_test_id()
         self.assertNotIn("smuggled", got, "a second message was queued")
         for name, _ in ENDINGS:

@@ -112,9 +112,9 @@ test_table(void)
 		err = addr_parse_path(c->path, strlen(c->path), &end,
 		    c->allow_null, &ma);
 		if (err != c->want)
-			fprintf(stderr, "\n  %s (null %d): got %s, want %s\n",
-			    c->path, c->allow_null, addr_strerror(err),
-			    addr_strerror(c->want));
+			fprintf(stderr, "\n  %s (null %d): got error %d, "
+			    "want %d\n", c->path, c->allow_null, (int)err,
+			    (int)c->want);
 		CU_ASSERT_EQUAL(err, c->want);
 		if (err != ADDR_OK || c->want != ADDR_OK)
 			continue;
@@ -152,20 +152,17 @@ test_flags_and_end(void)
 	    ADDR_ERR_SYNTAX);
 }
 
+/* The domain keeps its case; a short buffer is refused, not cut. */
 static void
-test_domain_lower(void)
+test_domain_case(void)
 {
 	const char *s = "<u@Sub.EXAMPLE.org>";
-	char dom[ADDR_DOMAIN_MAX + 1], small[4];
+	char small[4];
 	struct mailaddr ma;
 	size_t end;
 
 	CU_ASSERT_EQUAL(addr_parse_path(s, strlen(s), &end, 0, &ma), ADDR_OK);
-	addr_domain_lower(&ma, dom, sizeof(dom));
-	CU_ASSERT_STRING_EQUAL(dom, "sub.example.org");
 	CU_ASSERT_STRING_EQUAL(ma.domain, "Sub.EXAMPLE.org");
-	addr_domain_lower(&ma, small, sizeof(small));
-	CU_ASSERT_STRING_EQUAL(small, "sub");
 	CU_ASSERT_EQUAL(addr_format(&ma, small, sizeof(small)), -1);
 }
 
@@ -302,8 +299,10 @@ test_shared_corpus(void)
 		return;
 	}
 	snprintf(path, sizeof(path), "%s/addresses.tsv", dir);
+	/* A corpus that is there but unreadable is a failure, not a skip. */
 	if ((fp = fopen(path, "r")) == NULL) {
 		fprintf(stderr, "\n  %s: cannot open\n", path);
+		CU_FAIL("the shared corpus is configured but cannot be read");
 		return;
 	}
 	CU_ASSERT_PTR_NOT_NULL(fgets(line, sizeof(line), fp));	/* header */
@@ -337,7 +336,7 @@ test_shared_corpus(void)
 static CU_TestInfo tests[] = {
 	{ "built-in table", test_table },
 	{ "flags and end", test_flags_and_end },
-	{ "domain lower case", test_domain_lower },
+	{ "domain keeps its case", test_domain_case },
 	{ "length limits", test_limits },
 	{ "shared isemail corpus", test_shared_corpus },
 	CU_TEST_INFO_NULL

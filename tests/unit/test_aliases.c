@@ -256,11 +256,40 @@ test_target_kind(void)
 	    ALIAS_TARGET_INCLUDE);
 }
 
-/* The walk the policy makes at RCPT, through nested aliases. */
-static void
-test_find_unbuilt(void)
+/* The names a walk reaches, "a b c ", and a name to refuse. */
+struct seen {
+	char		 names[512];
+	const char	*refuse;
+};
+
+static int
+see(void *arg, const char *name, const char *alias)
 {
-	enum alias_target kind;
+	struct seen *s = arg;
+
+	if (s->refuse != NULL && strcmp(name, s->refuse) == 0)
+		return -1;
+	strlcat(s->names, name, sizeof(s->names));
+	strlcat(s->names, " ", sizeof(s->names));
+	return 0;
+}
+
+static enum alias_walk_end
+walk(const char *db, const char *name, struct seen *s, struct alias_walk *w)
+{
+	memset(s, 0, sizeof(*s));
+	return aliases_walk(cfg, db, name, see, s, w);
+}
+
+/*
+ * The walk the policy makes at RCPT and the local agent at delivery,
+ * through nested aliases.
+ */
+static void
+test_walk(void)
+{
+	struct alias_walk w;
+	struct seen s;
 	char *errs = NULL;
 
 	write_src("team: alice, bob@example.test, sub\n"
@@ -273,28 +302,114 @@ test_find_unbuilt(void)
 	    "pipe: alice, |/bin/cat\n"
 	    "loop1: loop2\n"
 	    "loop2: loop1\n"
+	    "quoted: \"a@b\", \"c@d\"@example.test\n"
 	    "deep1: deep2\ndeep2: deep3\ndeep3: deep4\ndeep4: deep5\n"
 	    "deep5: deep6\ndeep6: deep7\ndeep7: deep8\ndeep8: deep9\n"
 	    "deep9: deep10\ndeep10: deep11\ndeep11: deep12\n"
 	    "deep12: |/bin/cat\n");
 	CU_ASSERT_FATAL(aliases_compile(src, dbp, cfg, &errs, NULL) > 0);
 
-	CU_ASSERT_EQUAL(aliases_find_unbuilt(cfg, dbp, "team", &kind), 0);
-	CU_ASSERT_EQUAL(aliases_find_unbuilt(cfg, dbp, "nobody", &kind), 0);
-	CU_ASSERT_EQUAL(aliases_find_unbuilt(cfg, dbp, "root", &kind), 0);
-	CU_ASSERT_EQUAL(aliases_find_unbuilt(cfg, dbp, "loop1", &kind), 0);
-	CU_ASSERT_EQUAL(aliases_find_unbuilt(cfg, dbp, "FWD", &kind), 1);
-	CU_ASSERT_EQUAL(kind, ALIAS_TARGET_REMOTE);
-	kind = ALIAS_TARGET_LOCAL;
-	CU_ASSERT_EQUAL(aliases_find_unbuilt(cfg, dbp, "chain1", &kind), 1);
-	CU_ASSERT_EQUAL(kind, ALIAS_TARGET_REMOTE);
-	CU_ASSERT_EQUAL(aliases_find_unbuilt(cfg, dbp, "pipe", &kind), 1);
-	CU_ASSERT_EQUAL(kind, ALIAS_TARGET_COMMAND);
-	/* Deeper than local delivery goes: it bounces that as a loop. */
-	CU_ASSERT_EQUAL(aliases_find_unbuilt(cfg, dbp, "deep1", &kind), 0);
-	CU_ASSERT_EQUAL(aliases_find_unbuilt(cfg, dbp, "deep3", &kind), 1);
-	CU_ASSERT_EQUAL(aliases_find_unbuilt(cfg, "/nonexistent/a.db", "team",
-	    &kind), -1);
+	CU_ASSERT_EQUAL(walk(dbp, "team", &s, &w), ALIAS_WALK_OK);
+	CU_ASSERT_STRING_EQUAL(s.names, "alice bob carol root dave ");
+	CU_ASSERT_EQUAL(w.via_alias, 1);
+	CU_ASSERT_EQUAL(walk(dbp, "nobody", &s, &w), ALIAS_WALK_OK);
+	CU_ASSERT_STRING_EQUAL(s.names, "nobody ");
+	CU_ASSERT_EQUAL(w.via_alias, 0);
+	CU_ASSERT_EQUAL(walk(dbp, "root", &s, &w), ALIAS_WALK_OK);
+	CU_ASSERT_STRING_EQUAL(s.names, "root dave ");
+	/* A quoted local part is one name, '@' and all. */
+	CU_ASSERT_EQUAL(walk(dbp, "quoted", &s, &w), ALIAS_WALK_OK);
+	CU_ASSERT_STRING_EQUAL(s.names, "\"a@b\" \"c@d\" ");
+	/* A loop ends at the depth limit, as local delivery bounces it. */
+	CU_ASSERT_EQUAL(walk(dbp, "loop1", &s, &w), ALIAS_WALK_DEEP);
+	CU_ASSERT_EQUAL(walk(dbp, "FWD", &s, &w), ALIAS_WALK_UNBUILT);
+	CU_ASSERT_EQUAL(w.kind, ALIAS_TARGET_REMOTE);
+	CU_ASSERT_EQUAL(walk(dbp, "chain1", &s, &w), ALIAS_WALK_UNBUILT);
+	CU_ASSERT_EQUAL(w.kind, ALIAS_TARGET_REMOTE);
+	CU_ASSERT_STRING_EQUAL(s.names, "alice ");
+	CU_ASSERT_EQUAL(walk(dbp, "pipe", &s, &w), ALIAS_WALK_UNBUILT);
+	CU_ASSERT_EQUAL(w.kind, ALIAS_TARGET_COMMAND);
+	CU_ASSERT_EQUAL(walk(dbp, "deep1", &s, &w), ALIAS_WALK_DEEP);
+	CU_ASSERT_EQUAL(walk(dbp, "deep3", &s, &w), ALIAS_WALK_UNBUILT);
+	CU_ASSERT_EQUAL(walk("/nonexistent/a.db", "team", &s, &w),
+	    ALIAS_WALK_NODB);
+	/* No database: the name is the only one. */
+	CU_ASSERT_EQUAL(walk(NULL, "team", &s, &w), ALIAS_WALK_OK);
+	CU_ASSERT_STRING_EQUAL(s.names, "team ");
+
+	/* The callback ends the walk at a name that is no mailbox. */
+	memset(&s, 0, sizeof(s));
+	s.refuse = "carol";
+	CU_ASSERT_EQUAL(aliases_walk(cfg, dbp, "team", see, &s, &w),
+	    ALIAS_WALK_STOPPED);
+	CU_ASSERT_STRING_EQUAL(w.name, "carol");
+	CU_ASSERT_STRING_EQUAL(s.names, "alice bob ");
+}
+
+/* Tables another program may have built, and very wide aliases. */
+static void
+test_walk_odd_tables(void)
+{
+	struct alias_walk w;
+	struct seen s;
+	char *errs = NULL, *text, *p, reason[256];
+	size_t i, len;
+	DB *db;
+	DBT key, val;
+	FILE *f;
+
+	/* Written by hand: compile refuses both. */
+	unlink(dbp);
+	CU_ASSERT_EQUAL_FATAL(db_create(&db, NULL, 0), 0);
+	CU_ASSERT_EQUAL_FATAL(db->open(db, NULL, dbp, NULL, DB_HASH,
+	    DB_CREATE, 0644), 0);
+	memset(&key, 0, sizeof(key));
+	memset(&val, 0, sizeof(val));
+	key.data = (char *)"bad";
+	key.size = 4;
+	val.data = (char *)"alice, @example.test";
+	val.size = 21;
+	CU_ASSERT_EQUAL(db->put(db, NULL, &key, &val, 0), 0);
+	key.data = (char *)"empty";
+	key.size = 6;
+	val.data = (char *)" , ";
+	val.size = 4;
+	CU_ASSERT_EQUAL(db->put(db, NULL, &key, &val, 0), 0);
+	db->close(db, 0);
+	CU_ASSERT_EQUAL(walk(dbp, "bad", &s, &w), ALIAS_WALK_BADTARGET);
+	CU_ASSERT_STRING_EQUAL(w.name, "bad");
+	CU_ASSERT_STRING_EQUAL(aliases_walk_reason(ALIAS_WALK_BADTARGET, &w,
+	    reason, sizeof(reason)), "5.1.1");
+	CU_ASSERT_STRING_EQUAL(reason, "alias bad has an invalid target");
+	CU_ASSERT_EQUAL(walk(dbp, "empty", &s, &w), ALIAS_WALK_EMPTY);
+
+	/* One name more than a walk may meet. */
+	CU_ASSERT_FATAL((f = open_memstream(&text, &len)) != NULL);
+	fputs("wide: n0", f);
+	for (i = 1; i <= ALIAS_NAMES_MAX; i++)
+		fprintf(f, ", n%zu", i);
+	fputs("\n", f);
+	fclose(f);
+	write_src(text);
+	free(text);
+	CU_ASSERT_FATAL(aliases_compile(src, dbp, cfg, &errs, NULL) == 1);
+	CU_ASSERT_EQUAL(walk(dbp, "wide", &s, &w), ALIAS_WALK_WIDE);
+	CU_ASSERT_STRING_EQUAL(aliases_walk_reason(ALIAS_WALK_WIDE, &w,
+	    reason, sizeof(reason)), "5.3.0");
+
+	/* A file that is there but no database: not "not built". */
+	CU_ASSERT_FATAL((f = fopen(dbp, "w")) != NULL);
+	fputs("not a database\n", f);
+	fclose(f);
+	CU_ASSERT_EQUAL(walk(dbp, "wide", &s, &w), ALIAS_WALK_DBERR);
+	CU_ASSERT_EQUAL(aliases_lookup(dbp, "wide", &p), -1);
+	CU_ASSERT_STRING_EQUAL(aliases_walk_reason(ALIAS_WALK_DBERR, &w,
+	    reason, sizeof(reason)), "4.3.0");
+	CU_ASSERT_EQUAL(aliases_db_check(dbp, reason, sizeof(reason)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(reason, dbp));
+	unlink(dbp);
+	CU_ASSERT_EQUAL(aliases_db_check(dbp, reason, sizeof(reason)),
+	    ALIASES_NODB);
 }
 
 static void
@@ -315,8 +430,9 @@ test_missing_source(void)
 	CU_ASSERT_PTR_NOT_NULL(errs);
 	free(errs);
 
+	/* Not built yet is told from a database that cannot be read. */
 	CU_ASSERT_EQUAL(aliases_lookup("/nonexistent/aliases.db", "a",
-	    &errs), -1);
+	    &errs), ALIASES_NODB);
 }
 
 static void
@@ -382,7 +498,8 @@ static CU_TestInfo tests[] = {
 	{ "missing files", test_missing_source },
 	{ "targets not built yet", test_unbuilt },
 	{ "target kinds", test_target_kind },
-	{ "find what cannot be delivered", test_find_unbuilt },
+	{ "walk the aliases", test_walk },
+	{ "walk odd tables", test_walk_odd_tables },
 	{ "database path", test_db_path },
 	{ "parse a buffer", test_parse_buffer },
 	CU_TEST_INFO_NULL

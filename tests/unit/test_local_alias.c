@@ -1,7 +1,7 @@
 /*
  * The local agent's recipient resolution (deliver/local_alias.c): what
- * an alias that leads where delivery is not built yet bounces with,
- * for mail that reached the agent without the policy's RCPT check.
+ * an alias that leads where delivery is not built yet, or loops, bounces
+ * with, for mail that reached the agent without the policy's RCPT check.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +39,10 @@ suite_init(void)
 	    "fwd: alice, friend@elsewhere.test\n"
 	    "pipe: alice, |/bin/cat\n"
 	    "file: /tmp/archive\n"
-	    "inc: :include:/etc/lists/staff\n", f);
+	    "inc: :include:/etc/lists/staff\n"
+	    "loop1: loop2\nloop2: loop1\n"
+	    "quoted: \"alice@elsewhere.test\"\n"
+	    "quoted2: \"alice@elsewhere.test\"@example.test\n", f);
 	fclose(f);
 	if (aliases_compile(src, dbp, cfg, &errs, NULL) < 0) {
 		free(errs);
@@ -91,8 +94,40 @@ test_unbuilt_targets_bounce(void)
 	local_plan_free(&plan);
 }
 
+/*
+ * What the policy refuses at RCPT too (test_policy.c): a loop, and a
+ * quoted target whose '@' is inside the quotes, a local name.
+ */
+static void
+test_loop_and_quoted_at(void)
+{
+	struct rcpt_plan plan;
+
+	CU_ASSERT_EQUAL(local_resolve(cfg, dbp, "loop1@example.test", &plan),
+	    -1);
+	CU_ASSERT_EQUAL(plan.status, DSTATUS_BOUNCE);
+	CU_ASSERT_STRING_EQUAL(plan.dsn, "5.4.6");
+	CU_ASSERT_STRING_EQUAL(plan.text, "alias expansion deeper than 10 "
+	    "levels (a loop?)");
+
+	CU_ASSERT_EQUAL(local_resolve(cfg, dbp, "quoted@example.test", &plan),
+	    -1);
+	CU_ASSERT_EQUAL(plan.status, DSTATUS_BOUNCE);
+	CU_ASSERT_STRING_EQUAL(plan.dsn, "5.1.1");
+	CU_ASSERT_STRING_EQUAL(plan.text, "alias target \"alice@elsewhere."
+	    "test\" is an unknown user");
+
+	/* The same quoted name with a local domain after it. */
+	CU_ASSERT_EQUAL(local_resolve(cfg, dbp, "quoted2@example.test",
+	    &plan), -1);
+	CU_ASSERT_STRING_EQUAL(plan.dsn, "5.1.1");
+	CU_ASSERT_STRING_EQUAL(plan.text, "alias target \"alice@elsewhere."
+	    "test\" is an unknown user");
+}
+
 static CU_TestInfo tests[] = {
 	{ "targets not built yet bounce", test_unbuilt_targets_bounce },
+	{ "a loop and a quoted '@'", test_loop_and_quoted_at },
 	CU_TEST_INFO_NULL
 };
 

@@ -1,7 +1,7 @@
 /*
- * The master's start-up pieces without processes: listen address
- * parsing, the configuration checks, the spool layout, the pid lock and
- * the listening sockets, in a temporary directory.
+ * The master's start-up pieces without processes: the configuration
+ * checks, the spool layout, the pid lock and the listening sockets, in
+ * a temporary directory (listen addresses: test_sockaddr.c).
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -52,50 +52,6 @@ write_conf(const char *extra)
 	    tmpdir, extra);
 	fclose(f);
 	return path;
-}
-
-static void
-test_parse_addr(void)
-{
-	struct sockaddr_storage ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	socklen_t len;
-	char err[256];
-
-	CU_ASSERT(listen_parse_addr("127.0.0.1:2525", &ss, &len, err,
-	    sizeof(err)) == 0);
-	CU_ASSERT(ss.ss_family == AF_INET);
-	CU_ASSERT(ntohs(sin->sin_port) == 2525);
-	CU_ASSERT(len == sizeof(struct sockaddr_in));
-
-	CU_ASSERT(listen_parse_addr("[::1]:25", &ss, &len, err,
-	    sizeof(err)) == 0);
-	CU_ASSERT(ss.ss_family == AF_INET6);
-	CU_ASSERT(ntohs(sin6->sin6_port) == 25);
-
-	CU_ASSERT(listen_parse_addr("[192.0.2.1]:587", &ss, &len, err,
-	    sizeof(err)) == 0);
-	CU_ASSERT(ss.ss_family == AF_INET);
-
-	CU_ASSERT(listen_parse_addr("127.0.0.1", &ss, &len, err,
-	    sizeof(err)) == -1);
-	CU_ASSERT(strstr(err, "no port") != NULL);
-	CU_ASSERT(listen_parse_addr("127.0.0.1:0", &ss, &len, err,
-	    sizeof(err)) == -1);
-	CU_ASSERT(listen_parse_addr("127.0.0.1:65536", &ss, &len, err,
-	    sizeof(err)) == -1);
-	CU_ASSERT(listen_parse_addr("127.0.0.1:25x", &ss, &len, err,
-	    sizeof(err)) == -1);
-	CU_ASSERT(listen_parse_addr("mail.example.org:25", &ss, &len, err,
-	    sizeof(err)) == -1);
-	CU_ASSERT(listen_parse_addr("::1:25", &ss, &len, err,
-	    sizeof(err)) == -1);
-	CU_ASSERT(strstr(err, "brackets") != NULL);
-	CU_ASSERT(listen_parse_addr("[::1:25", &ss, &len, err,
-	    sizeof(err)) == -1);
-	CU_ASSERT(listen_parse_addr("[]:25", &ss, &len, err,
-	    sizeof(err)) == -1);
 }
 
 static void
@@ -377,7 +333,6 @@ test_inet_in_use(void)
 }
 
 static CU_TestInfo tests[] = {
-	{ "listen address parsing", test_parse_addr },
 	{ "error lines accumulate", test_errf },
 	{ "a good configuration loads", test_load_good },
 	{ "every check reports", test_load_bad },

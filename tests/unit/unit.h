@@ -47,28 +47,16 @@ unit_tmpfile(char *out, size_t outlen, const char *name)
 	return mkstemp(out);
 }
 
-/* Path of the shared corpus when it exists next to the checkout, or NULL. */
+/*
+ * The shared corpus, or NULL: the Makefile exports where
+ * tools/shared-corpus.sh found it as BULWARK_SHARED_CORPUS.
+ */
 static inline const char *
 unit_shared_corpus(void)
 {
-	const char *env = getenv("BULWARK_SHARED_CORPUS");
-	static const char *candidates[] = {
-		"../shared/corpus", "../../shared/corpus", NULL
-	};
-	FILE *f;
-	char probe[512];
-	int i;
+	const char *dir = getenv("BULWARK_SHARED_CORPUS");
 
-	if (env != NULL && *env != '\0')
-		return env;
-	for (i = 0; candidates[i] != NULL; i++) {
-		snprintf(probe, sizeof(probe), "%s/README.md", candidates[i]);
-		if ((f = fopen(probe, "r")) != NULL) {
-			fclose(f);
-			return candidates[i];
-		}
-	}
-	return NULL;
+	return dir != NULL && *dir != '\0' ? dir : NULL;
 }
 
 /*
