@@ -200,9 +200,8 @@ out_reserve(struct ipc_chan *c, size_t more)
 	c->out_cap = cap;
 }
 
-/* Send one byte with the descriptor attached; returns as send() does. */
-static ssize_t
-send_with_fd(int sock, const unsigned char *byte, int fd)
+ssize_t
+ipc_send_byte_fd(int sock, const unsigned char *byte, int fd)
 {
 	union {
 		struct cmsghdr	hdr;
@@ -240,7 +239,7 @@ chan_write(struct ipc_chan *c)
 
 	while ((avail = c->out_end - c->out_start) > 0) {
 		if (c->out_nfds > 0 && c->out_fds[0].pos == c->out_pos) {
-			w = send_with_fd(c->fd, c->out + c->out_start,
+			w = ipc_send_byte_fd(c->fd, c->out + c->out_start,
 			    c->out_fds[0].fd);
 			if (w == 1) {
 				close(c->out_fds[0].fd);

@@ -157,6 +157,11 @@ void		 ipc_add_str(struct ipc_msg *, const char *);
 void		 ipc_add_data(struct ipc_msg *, const void *, size_t);
 /* Send and free the message; fd (or IPC_NO_FD) is passed and then closed. */
 void		 ipc_send(struct ipc_chan *, struct ipc_msg *, int fd);
+/*
+ * Send one byte with the descriptor fd attached (SCM_RIGHTS), as
+ * ipc_send() does with a frame's first byte; returns as send() does.
+ */
+ssize_t		 ipc_send_byte_fd(int sock, const unsigned char *byte, int fd);
 /* Shortcut for a message without payload. */
 void		 ipc_send_empty(struct ipc_chan *, uint16_t type, uint64_t id);
 /* Blocking flush of everything queued (for shutdown paths). */

@@ -594,34 +594,6 @@ on_strict(struct ipc_chan *c, struct ipc_reader *rd, void *arg)
 	*(int *)arg = 1;
 }
 
-/* Send one byte with fd attached, as ipc_send() does. */
-static ssize_t
-send_byte_with_fd(int sock, const unsigned char *byte, int fd)
-{
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	} cmsgbuf;
-	struct cmsghdr *cmsg;
-	struct msghdr msg;
-	struct iovec iov;
-
-	memset(&msg, 0, sizeof(msg));
-	memset(&cmsgbuf, 0, sizeof(cmsgbuf));
-	iov.iov_base = (void *)byte;
-	iov.iov_len = 1;
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = cmsgbuf.buf;
-	msg.msg_controllen = sizeof(cmsgbuf.buf);
-	cmsg = CMSG_FIRSTHDR(&msg);
-	cmsg->cmsg_level = SOL_SOCKET;
-	cmsg->cmsg_type = SCM_RIGHTS;
-	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
-	return sendmsg(sock, &msg, 0);
-}
-
 /*
  * Feed wire to a child that reads it with on_strict, a descriptor with
  * the byte at fd_at (none when fd_at is len).  Returns the exit status;
@@ -654,7 +626,7 @@ feed_child_fd(const unsigned char *wire, size_t len, size_t fd_at,
 	if (fd_at < len) {
 		CU_ASSERT_FATAL((fd = open("/dev/null", O_RDONLY)) != -1);
 		CU_ASSERT_EQUAL(write(sv[0], wire, fd_at), (ssize_t)fd_at);
-		CU_ASSERT_EQUAL(send_byte_with_fd(sv[0], wire + fd_at, fd), 1);
+		CU_ASSERT_EQUAL(ipc_send_byte_fd(sv[0], wire + fd_at, fd), 1);
 		close(fd);
 		fd_at++;
 	} else
