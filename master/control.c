@@ -237,10 +237,8 @@ cmd_status(struct conn *c)
 }
 
 void
-control_queue_status(struct control *ctl, uint64_t id,
-    const uint64_t counts[6])
+control_queue_status(struct control *ctl, uint64_t id, const char *text)
 {
-	char line[256];
 	struct conn *c;
 
 	TAILQ_FOREACH(c, &ctl->conns, entry)
@@ -249,12 +247,7 @@ control_queue_status(struct control *ctl, uint64_t id,
 	if (c == NULL)
 		return;
 	evtimer_del(c->wait_ev);
-	snprintf(line, sizeof(line), "queue: messages %llu, active %llu, "
-	    "deferred %llu, hold %llu, bytes %llu, segments %llu",
-	    (unsigned long long)counts[0], (unsigned long long)counts[1],
-	    (unsigned long long)counts[2], (unsigned long long)counts[3],
-	    (unsigned long long)counts[4], (unsigned long long)counts[5]);
-	status_finish(c, line);
+	status_finish(c, text);
 }
 
 static void

@@ -165,7 +165,8 @@ void	reload_proc_gone(struct master *, struct proc *, pid_t pid);
 /* control.c: the private/control socket for bulwarkctl. */
 struct control	*control_new(struct master *);
 void		 control_free(struct control *);
+/* The queue's figures (lines of text) for the status request id. */
 void		 control_queue_status(struct control *, uint64_t id,
-		    const uint64_t counts[6]);
+		    const char *text);
 
 #endif

@@ -88,14 +88,12 @@ proc_drop_chan(struct master *m, struct proc *p)
 static void
 on_queue_status(struct master *m, struct ipc_reader *rd)
 {
-	uint64_t counts[6];
-	size_t i;
+	char *text = ipc_get_str(rd);
 
-	for (i = 0; i < 6; i++)
-		counts[i] = ipc_get_u64(rd);
 	ipc_get_end(rd);
 	if (m->control != NULL)
-		control_queue_status(m->control, rd->hdr->id, counts);
+		control_queue_status(m->control, rd->hdr->id, text);
+	free(text);
 }
 
 static void

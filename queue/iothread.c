@@ -71,6 +71,7 @@ struct iothread {
 	int			 inject_write;	/* under mu, tests only */
 	int			 inject_sync;	/* under mu, tests only */
 	uint64_t		 qid_floor;	/* atomic: highest id issued */
+	struct io_counters	 counters;	/* atomic */
 
 	int			 efd;
 	struct event		*ev;
@@ -340,6 +341,7 @@ sync_cur(struct iothread *io)
 		fail_cur(io, errno);
 		return -1;
 	}
+	__atomic_add_fetch(&io->counters.syncs, 1, __ATOMIC_RELAXED);
 	s->synced = s->written;
 	io->synced_seq = s->last_seq;
 	note_durable(io, s->num, s->synced);
@@ -559,6 +561,7 @@ run_batch(struct iothread *io, struct io_reqlist *batch, int *freed)
 {
 	struct io_req *r;
 	int need_sync = 0, unlinked = 0, unlinks = 0;
+	uint64_t commits = 0;
 
 	io->create_err = 0;
 	io->nmine = io->nstaged = 0;
@@ -592,6 +595,17 @@ run_batch(struct iothread *io, struct io_reqlist *batch, int *freed)
 		    strerror(errno));
 	io->nmine = io->nstaged = 0;
 	*freed = unlinked;
+
+	TAILQ_FOREACH(r, batch, entry)
+		if (r->kind == IO_APPEND && r->sync && r->error == 0)
+			commits++;
+	__atomic_add_fetch(&io->counters.batches, 1, __ATOMIC_RELAXED);
+	if (commits > 0) {
+		__atomic_add_fetch(&io->counters.commit_syncs, 1,
+		    __ATOMIC_RELAXED);
+		__atomic_add_fetch(&io->counters.commit_records, commits,
+		    __ATOMIC_RELAXED);
+	}
 
 	/* Events were posted to io->out as they happened; requests follow
 	 * them in submission order, each with the final synced_seq. */
@@ -872,6 +886,18 @@ size_t
 iothread_inflight(const struct iothread *io)
 {
 	return io->inflight;
+}
+
+void
+iothread_counters(struct iothread *io, struct io_counters *c)
+{
+	c->batches = __atomic_load_n(&io->counters.batches,
+	    __ATOMIC_RELAXED);
+	c->syncs = __atomic_load_n(&io->counters.syncs, __ATOMIC_RELAXED);
+	c->commit_syncs = __atomic_load_n(&io->counters.commit_syncs,
+	    __ATOMIC_RELAXED);
+	c->commit_records = __atomic_load_n(&io->counters.commit_records,
+	    __ATOMIC_RELAXED);
 }
 
 static void

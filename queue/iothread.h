@@ -78,6 +78,15 @@ struct io_params {
 	size_t			 nsegs;
 };
 
+/* What the thread did since it started. */
+struct io_counters {
+	uint64_t	batches;	/* batches run */
+	uint64_t	syncs;		/* fdatasync calls */
+	uint64_t	commit_syncs;	/* batches whose sync covered a
+					   record that asked for one */
+	uint64_t	commit_records;	/* such records written */
+};
+
 typedef void	(*io_done_fn)(struct io_req *, void *);
 
 struct iothread;
@@ -102,6 +111,7 @@ void		 iothread_set_segment_size(struct iothread *, uint64_t);
 void		 iothread_note_qid(struct iothread *, uint64_t qid);
 /* Requests submitted and not yet handed back. */
 size_t		 iothread_inflight(const struct iothread *);
+void		 iothread_counters(struct iothread *, struct io_counters *);
 /*
  * Write and sync everything submitted, stop the thread, and hand back
  * every finished request through done; then free the thread.

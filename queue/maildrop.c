@@ -428,7 +428,8 @@ list(void)
 static int
 can_take(void)
 {
-	return !queue_stopping() && !store_disk_full();
+	return !queue_stopping() && !store_disk_full() &&
+	    !sched_over_quota();
 }
 
 /*

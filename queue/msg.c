@@ -19,7 +19,8 @@ qmsg_from_commit(uint64_t id, struct rec_commit *c)
 	m->client_name = c->client_name ? c->client_name : xstrdup("");
 	m->helo = c->helo ? c->helo : xstrdup("");
 	m->local_uid = c->local_uid;
-	m->flags = c->flags;
+	/* Being a copy is a property of the record, not of the message. */
+	m->flags = c->flags & ~REC_CF_COPY;
 	m->arrival = (time_t)c->arrival;
 	m->size = c->size;
 	m->nrcpt = c->nrcpt;
@@ -28,6 +29,9 @@ qmsg_from_commit(uint64_t id, struct rec_commit *c)
 		m->rcpt[i].addr = c->rcpt[i].addr ? c->rcpt[i].addr :
 		    xstrdup("");
 		m->rcpt[i].disp = c->rcpt[i].disp;
+		if (c->flags & REC_CF_COPY)
+			qrcpt_set_state(&m->rcpt[i], &c->rcpt[i].state);
+		rec_outcome_free(&c->rcpt[i].state);
 	}
 	free(c->rcpt);
 	memset(c, 0, sizeof(*c));
@@ -55,6 +59,39 @@ qmsg_free(struct qmsg *m)
 	free(m->rcpt);
 	free(m->chunk);
 	free(m);
+}
+
+void
+qrcpt_set_state(struct qrcpt *rc, const struct rec_outcome *o)
+{
+	switch (o->status) {
+	case REC_OUT_SENT:
+		rc->state = RS_SENT;
+		break;
+	case REC_OUT_BOUNCED:
+		rc->state = RS_BOUNCED;
+		break;
+	default:
+		rc->state = RS_PENDING;
+		rc->attempts = o->attempts;
+		rc->next_try = (time_t)o->next_try;
+		break;
+	}
+	qrcpt_set_outcome(rc, o->dsn, o->reason, o->remote, o->reply);
+}
+
+void
+qrcpt_get_state(const struct qrcpt *rc, struct rec_outcome *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->status = rc->state == RS_SENT ? REC_OUT_SENT :
+	    rc->state == RS_BOUNCED ? REC_OUT_BOUNCED : REC_OUT_DEFERRED;
+	o->attempts = rc->attempts;
+	o->next_try = rc->next_try > 0 ? (uint64_t)rc->next_try : 0;
+	o->dsn = rc->dsn;
+	o->reason = rc->reason;
+	o->remote = rc->remote;
+	o->reply = rc->reply;
 }
 
 uint32_t

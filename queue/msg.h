@@ -51,6 +51,13 @@ struct qloc {
 	uint32_t	len;
 };
 
+/* The two logs: every arrival, and long-lived mail (queue/store.c). */
+enum qlog_kind {
+	QLOG_HOT = 0,
+	QLOG_COLD,
+	QLOG_COUNT
+};
+
 struct qmsg {
 	uint64_t	 id;
 	char		 qid[QID_LEN + 1];
@@ -67,6 +74,8 @@ struct qmsg {
 	uint32_t	 nchunk;
 	struct qloc	*chunk;		/* DATA records, in content order */
 	struct qloc	 commit;
+	uint8_t		 log;		/* enum qlog_kind of its records */
+	uint8_t		 moving;	/* a copy is being made: no jobs */
 	uint64_t	 min_seg;	/* oldest segment it has records in */
 
 	/* scheduling */
@@ -95,6 +104,10 @@ uint32_t	 qmsg_open_rcpts(const struct qmsg *);
  * The last outcome: its status and text, and the server and reply it
  * rests on (reply "" or NULL: none).
  */
+/* Recipient state from an OUTCOME (or a copy's), and back. */
+void		 qrcpt_set_state(struct qrcpt *, const struct rec_outcome *);
+/* o points into rc's strings: valid while rc is unchanged. */
+void		 qrcpt_get_state(const struct qrcpt *, struct rec_outcome *);
 void		 qrcpt_set_outcome(struct qrcpt *, const char *dsn,
 		    const char *reason, const char *remote,
 		    const char *reply);

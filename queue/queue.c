@@ -128,6 +128,7 @@ on_smtpd_commit(struct qtxn *t, struct qmsg *m, int err, void *arg)
 	if (m != NULL) {
 		snprintf(text, sizeof(text), "2.0.0 Ok: queued as %s", m->qid);
 		smtpd_reply_result(t->peer_id, 250, text, m->qid);
+		stats_commit_latency(t->commit_ns);
 		return;
 	}
 	store_err_reply(err, &code, &etext);
@@ -149,6 +150,13 @@ msg_begin(uint64_t id)
 		log_warn("NOQUEUE: reject: queue file write error: disk full");
 		smtpd_reply_qid(id, 452, "4.3.1 Insufficient system storage",
 		    "");
+		return;
+	}
+	if (sched_over_quota()) {
+		log_warn("NOQUEUE: reject: queue quota reached "
+		    "(queue_message_limit or queue_size_limit)");
+		smtpd_reply_qid(id, 452, "4.3.1 Insufficient system storage: "
+		    "queue quota reached", "");
 		return;
 	}
 	t = store_txn_begin(TXN_SMTPD);
@@ -205,6 +213,7 @@ msg_commit(uint64_t id, struct ipc_reader *rd)
 		log_debug("%s: smtpd counted %llu bytes, the queue %llu",
 		    t->qid, (unsigned long long)size,
 		    (unsigned long long)t->size);
+	t->commit_ns = stats_now_ns();
 	store_txn_commit(t, &env, on_smtpd_commit, NULL);
 }
 
@@ -332,17 +341,18 @@ on_listen(struct ipc_reader *rd)
 static void
 status_reply(uint64_t id)
 {
-	uint64_t msgs, active, deferred, bytes;
+	struct queue_figures f;
 	struct ipc_msg *msg;
+	char text[1024];
 
-	sched_stats(&msgs, &active, &deferred, &bytes);
+	memset(&f, 0, sizeof(f));
+	sched_stats(&f);
+	store_figures(&f);
+	f.message_limit = (uint64_t)q.cfg->queue_message_limit;
+	f.size_limit = (uint64_t)q.cfg->queue_size_limit;
+	stats_format(text, sizeof(text), &f);
 	msg = ipc_msg_new(IMSG_QUEUE_STATUS, id);
-	ipc_add_u64(msg, msgs);
-	ipc_add_u64(msg, active);
-	ipc_add_u64(msg, deferred);
-	ipc_add_u64(msg, 0);		/* hold: a later issue */
-	ipc_add_u64(msg, bytes);
-	ipc_add_u64(msg, store_segments());
+	ipc_add_str(msg, text);
 	ipc_send(q.master, msg, IPC_NO_FD);
 }
 
@@ -470,10 +480,10 @@ open_subdir(const struct config *cfg, const char *name, int create,
 void
 queue_main(const struct child_env *env, struct config *cfg)
 {
-	struct recovery rcv;
+	struct recovery hot, cold;
 	struct passwd *pw = NULL;
 	struct qmsg *m;
-	int logfd, dropfd;
+	int logfd, coldfd, dropfd;
 
 	q.cfg = cfg;
 	idmap_init(&q.smtpd_txns);
@@ -481,12 +491,20 @@ queue_main(const struct child_env *env, struct config *cfg)
 	if (env->as_root && (pw = getpwnam(cfg->mail_owner)) == NULL)
 		fatal("queue: no such user: %s", cfg->mail_owner);
 	logfd = open_subdir(cfg, "log", 1, pw);
+	coldfd = open_subdir(cfg, "cold", 1, pw);
 	if ((dropfd = open_subdir(cfg, "maildrop", 0, NULL)) < 0)
 		log_warn("queue: %s/maildrop: %s: no maildrop pickup",
 		    cfg->queue_directory, strerror(errno));
 
-	recovery_init(&rcv, 1);
-	if (recovery_run(&rcv, logfd) != 0)
+	/* The cold log first: its copies supersede the hot log's records. */
+	recovery_init(&cold, 1);
+	cold.name = "cold";
+	cold.keep_known = 1;
+	if (recovery_run(&cold, coldfd) != 0)
+		fatalx_errno("queue: recovery of the cold log");
+	recovery_init(&hot, 1);
+	hot.superseded = &cold.known;
+	if (recovery_run(&hot, logfd) != 0)
 		fatalx_errno("queue: recovery");
 
 	log_open_now();
@@ -503,12 +521,17 @@ queue_main(const struct child_env *env, struct config *cfg)
 #endif
 
 	sched_init();
-	store_start(logfd, &rcv, &q.qgen);
-	while ((m = TAILQ_FIRST(&rcv.live)) != NULL) {
-		TAILQ_REMOVE(&rcv.live, m, all);
+	store_start(logfd, &hot, coldfd, &cold, &q.qgen);
+	while ((m = TAILQ_FIRST(&cold.live)) != NULL) {
+		TAILQ_REMOVE(&cold.live, m, all);
 		sched_add(m);
 	}
-	recovery_free(&rcv);
+	while ((m = TAILQ_FIRST(&hot.live)) != NULL) {
+		TAILQ_REMOVE(&hot.live, m, all);
+		sched_add(m);
+	}
+	recovery_free(&cold);
+	recovery_free(&hot);
 	if (dropfd >= 0)
 		maildrop_init(dropfd);
 

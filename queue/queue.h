@@ -61,16 +61,43 @@ struct qtxn {
 	uint64_t	 size;
 	int		 err;		/* first failure, sticky */
 	int		 committing;
+	uint64_t	 commit_ns;	/* when smtpd asked for the commit */
 	uint64_t	 pin_seg;
 	struct qmsg	*msg;		/* envelope, from the commit on */
 	txn_done_fn	 done;
 	void		*arg;
 };
 
-/* Open the log dir's store: recovery must have run (see store_start). */
+/* What bulwarkctl status shows of the queue. */
+struct queue_figures {
+	uint64_t	messages;
+	uint64_t	active;
+	uint64_t	deferred;
+	uint64_t	hold;
+	uint64_t	archived;
+	uint64_t	bytes;
+	uint64_t	message_limit;
+	uint64_t	size_limit;
+	int		disk_full;
+	uint64_t	hot_segments;
+	uint64_t	cold_segments;
+	uint64_t	cold_messages;
+	uint64_t	cold_live;	/* bytes of their records */
+	uint64_t	moved;		/* copies made since start */
+	uint64_t	batches;
+	uint64_t	syncs;
+	uint64_t	commit_syncs;
+	uint64_t	commit_records;
+};
+
+/*
+ * Start the store on the hot log (log/) and the cold log (cold/), each
+ * recovered already: the cold one first, the hot one with its
+ * superseded map (see recovery.h).
+ */
 struct recovery;
-void		 store_start(int logdirfd, struct recovery *,
-		    struct qid_gen *);
+void		 store_start(int hotfd, struct recovery *hot, int coldfd,
+		    struct recovery *cold, struct qid_gen *);
 void		 store_reload(void);
 void		 store_stop(void);
 /* Known full disk: new transactions get 452 4.3.1. */
@@ -99,7 +126,7 @@ void		 store_finish(struct qmsg *);
  */
 int		 store_read_chunk(const struct qmsg *, uint32_t i,
 		    const unsigned char **content, size_t *len);
-size_t		 store_segments(void);
+void		 store_figures(struct queue_figures *);
 #ifdef BULWARK_TESTING
 void		 store_power_cut(void);
 #endif
@@ -118,8 +145,10 @@ void		 sched_flush(void);
  */
 void		 sched_stop(void (*drained)(void));
 struct qmsglist	*sched_messages(void);
-void		 sched_stats(uint64_t *msgs, uint64_t *active,
-		    uint64_t *deferred, uint64_t *bytes);
+/* Messages, active, deferred, hold, archived, bytes. */
+void		 sched_stats(struct queue_figures *);
+/* Whether a new message must wait: a quota is reached. */
+int		 sched_over_quota(void);
 enum agent	 sched_agent_of(const char *rcpt);
 
 /* bounce.c */
@@ -149,6 +178,12 @@ void		 maildrop_stop(void);
  */
 int		 maildrop_parse_envelope(FILE *, char **sender, char ***rcpt,
 		    uint32_t *nrcpt, const char **why);
+
+/* stats.c */
+uint64_t	 stats_now_ns(void);
+/* A commit that started at start_ns (stats_now_ns) is answered now. */
+void		 stats_commit_latency(uint64_t start_ns);
+void		 stats_format(char *, size_t, const struct queue_figures *);
 
 /* Dates as RFC 5322 writes them. */
 void		 queue_date(time_t, char *out, size_t len);

@@ -261,6 +261,33 @@ rec_segment_decode(const unsigned char *p, size_t len, struct rec_segment *s)
 	    -1 : 0;
 }
 
+/* An outcome without its recipient index: in OUTCOME and COPY commits. */
+static void
+outcome_body_encode(struct rec_buf *b, const struct rec_outcome *o)
+{
+	rec_buf_u8(b, o->status);
+	rec_buf_u32(b, o->attempts);
+	rec_buf_u64(b, o->next_try);
+	rec_buf_str(b, o->dsn);
+	rec_buf_str(b, o->reason);
+	rec_buf_str(b, o->remote != NULL ? o->remote : "");
+	rec_buf_str(b, o->reply != NULL ? o->reply : "");
+}
+
+static void
+outcome_body_decode(struct rec_cur *c, struct rec_outcome *o)
+{
+	o->status = cur_u8(c);
+	o->attempts = cur_u32(c);
+	o->next_try = cur_u64(c);
+	o->dsn = cur_str(c);
+	o->reason = cur_str(c);
+	o->remote = cur_str(c);
+	o->reply = cur_str(c);
+	if (o->status > REC_OUT_BOUNCED)
+		c->bad = 1;
+}
+
 int
 rec_commit_encode(struct rec_buf *b, const struct rec_commit *m)
 {
@@ -280,6 +307,8 @@ rec_commit_encode(struct rec_buf *b, const struct rec_commit *m)
 	for (i = 0; i < m->nrcpt; i++) {
 		rec_buf_u8(b, m->rcpt[i].disp);
 		rec_buf_str(b, m->rcpt[i].addr);
+		if (m->flags & REC_CF_COPY)
+			outcome_body_encode(b, &m->rcpt[i].state);
 	}
 	return b->len - start > REC_MAX_PAYLOAD ? -1 : 0;
 }
@@ -293,8 +322,10 @@ rec_commit_free(struct rec_commit *m)
 	free(m->client_addr);
 	free(m->client_name);
 	free(m->helo);
-	for (i = 0; m->rcpt != NULL && i < m->nrcpt; i++)
+	for (i = 0; m->rcpt != NULL && i < m->nrcpt; i++) {
 		free(m->rcpt[i].addr);
+		rec_outcome_free(&m->rcpt[i].state);
+	}
 	free(m->rcpt);
 	memset(m, 0, sizeof(*m));
 }
@@ -326,6 +357,8 @@ rec_commit_decode(const unsigned char *p, size_t len, struct rec_commit *m)
 		m->rcpt[i].addr = cur_str(&c);
 		if (m->rcpt[i].disp > REC_DISP_QUARANTINE)
 			c.bad = 1;
+		if (m->flags & REC_CF_COPY)
+			outcome_body_decode(&c, &m->rcpt[i].state);
 	}
 	if (c.bad || c.left != 0)
 		goto bad;
@@ -339,13 +372,7 @@ void
 rec_outcome_encode(struct rec_buf *b, const struct rec_outcome *o)
 {
 	rec_buf_u32(b, o->rcpt);
-	rec_buf_u8(b, o->status);
-	rec_buf_u32(b, o->attempts);
-	rec_buf_u64(b, o->next_try);
-	rec_buf_str(b, o->dsn);
-	rec_buf_str(b, o->reason);
-	rec_buf_str(b, o->remote != NULL ? o->remote : "");
-	rec_buf_str(b, o->reply != NULL ? o->reply : "");
+	outcome_body_encode(b, o);
 }
 
 void
@@ -365,14 +392,8 @@ rec_outcome_decode(const unsigned char *p, size_t len, struct rec_outcome *o)
 
 	memset(o, 0, sizeof(*o));
 	o->rcpt = cur_u32(&c);
-	o->status = cur_u8(&c);
-	o->attempts = cur_u32(&c);
-	o->next_try = cur_u64(&c);
-	o->dsn = cur_str(&c);
-	o->reason = cur_str(&c);
-	o->remote = cur_str(&c);
-	o->reply = cur_str(&c);
-	if (c.bad || c.left != 0 || o->status > REC_OUT_BOUNCED) {
+	outcome_body_decode(&c, o);
+	if (c.bad || c.left != 0) {
 		rec_outcome_free(o);
 		return -1;
 	}

@@ -34,7 +34,10 @@
  *   COMMIT   u32 number of DATA records, u64 content size,
  *            u64 arrival (unix seconds), u32 local uid, u32 flags
  *            (REC_CF_*), str sender, str client_addr, str client_name,
- *            str helo, u32 nrcpt, nrcpt x (u8 disposition, str rcpt)
+ *            str helo, u32 nrcpt, nrcpt x (u8 disposition, str rcpt);
+ *            with REC_CF_COPY each recipient is followed by its state
+ *            as an OUTCOME payload without the index (u8 status ..
+ *            str reply), so a copy is one record, whole or absent
  *   OUTCOME  u32 recipient index, u8 status (REC_OUT_*), u32 attempts,
  *            u64 next retry (unix seconds, 0 = none), str dsn,
  *            str reason, str remote (the server that answered, "" for
@@ -81,6 +84,12 @@ enum rec_out_status {
 
 #define REC_CF_BOUNCE	0x01	/* a delivery status notification we made */
 #define REC_CF_MAILDROP	0x02	/* picked up from the maildrop directory */
+/*
+ * A copy the queue made of a live message (into the cold log, or forward
+ * within it): it carries every recipient's state and supersedes the
+ * message's earlier records in the same log.
+ */
+#define REC_CF_COPY	0x04
 
 struct rec_hdr {
 	uint8_t		type;
@@ -102,9 +111,21 @@ struct rec_segment {
 
 #define REC_SEGMENT_PAYLOAD	44
 
+struct rec_outcome {
+	uint32_t	 rcpt;
+	uint8_t		 status;
+	uint32_t	 attempts;
+	uint64_t	 next_try;
+	char		*dsn;
+	char		*reason;
+	char		*remote;
+	char		*reply;
+};
+
 struct rec_rcpt {
 	char		*addr;
 	uint8_t		 disp;
+	struct rec_outcome state;	/* REC_CF_COPY only */
 };
 
 struct rec_commit {
@@ -119,17 +140,6 @@ struct rec_commit {
 	char		*helo;
 	uint32_t	 nrcpt;
 	struct rec_rcpt	*rcpt;
-};
-
-struct rec_outcome {
-	uint32_t	 rcpt;
-	uint8_t		 status;
-	uint32_t	 attempts;
-	uint64_t	 next_try;
-	char		*dsn;
-	char		*reason;
-	char		*remote;
-	char		*reply;
 };
 
 /* A growable byte buffer for encoding. */

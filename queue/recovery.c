@@ -21,17 +21,30 @@
 #include "queue/recovery.h"
 #include "queue/segment.h"
 
+/* Scanned bytes of a mapped segment are given back in steps of this. */
+#define RCV_DROP_STEP	(8U * 1024 * 1024)
+/* Zero bytes that may end a record (its payload's last bytes). */
+#define RCV_SLACK	(REC_HDR_SIZE + REC_MAX_PAYLOAD)
+
 #define RLOG(r, fn, ...)	do { if ((r)->verbose) fn(__VA_ARGS__); } \
 				while (0)
 
-/* What was read of one queue id so far. */
+/*
+ * What was read of one queue id so far.  The entries live in one array
+ * (r->entv) and the first DATA record in the entry itself: a message of
+ * one chunk, the usual case, allocates nothing of its own here, so what
+ * recovery frees at the end leaves no holes between the messages it
+ * keeps.
+ */
 struct rcv_ent {
 	uint64_t	 id;
 	struct qmsg	*m;		/* from its COMMIT */
 	uint32_t	 ndata;		/* as the COMMIT says */
-	struct qloc	*chunk;
-	uint32_t	*index;
-	size_t		 nchunk;
+	uint32_t	 index0;	/* of the first DATA record read */
+	struct qloc	 chunk0;
+	struct qloc	*chunk;		/* the others, with ... */
+	uint32_t	*index;		/* ... their indices */
+	size_t		 nchunk;	/* chunk0 included */
 	size_t		 capchunk;
 	uint64_t	 content;	/* bytes in the DATA records */
 	uint64_t	 min_seg;
@@ -39,6 +52,8 @@ struct rcv_ent {
 	int		 done;
 	int		 damaged;	/* corruption hit one of its records */
 	int		 orphan;	/* OUTCOME seen without a COMMIT */
+	struct rcv_ent	*copy;		/* DATA of a newer copy (REC_CF_COPY)
+					   read after the COMMIT */
 };
 
 /* A damaged record or skipped run, judged at the end of its segment. */
@@ -55,30 +70,58 @@ recovery_init(struct recovery *r, int verbose)
 {
 	memset(r, 0, sizeof(*r));
 	r->verbose = verbose;
+	r->name = "hot";
 	TAILQ_INIT(&r->live);
 	idmap_init(&r->ents);
+	idmap_init(&r->known);
 }
 
+/* What e holds, not e itself. */
 static void
-ent_free(struct rcv_ent *e)
+ent_clear(struct rcv_ent *e)
 {
+	if (e->copy != NULL) {
+		ent_clear(e->copy);
+		free(e->copy);
+	}
 	qmsg_free(e->m);
 	free(e->chunk);
 	free(e->index);
-	free(e);
 }
 
+/* The entries, all at once. */
+static void
+ents_free(struct recovery *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nent; i++)
+		ent_clear(&r->entv[i]);
+	free(r->entv);
+	r->entv = NULL;
+	r->nent = r->capent = 0;
+	idmap_free(&r->ents);
+}
+
+/* The entry of id; valid until the next call (the array may move). */
 static struct rcv_ent *
 ent_get(struct recovery *r, uint64_t id)
 {
 	struct rcv_ent *e;
+	uintptr_t i;
 
-	if ((e = idmap_get(&r->ents, id)) != NULL)
-		return e;
-	e = xcalloc(1, sizeof(*e));
+	if ((i = (uintptr_t)idmap_get(&r->ents, id)) != 0)
+		return &r->entv[i - 1];
+	if (r->nent == r->capent) {
+		r->capent = r->capent ? r->capent * 2 : 1024;
+		r->entv = xreallocarray(r->entv, r->capent,
+		    sizeof(*r->entv));
+	}
+	e = &r->entv[r->nent++];
+	memset(e, 0, sizeof(*e));
 	e->id = id;
 	e->min_seg = UINT64_MAX;
-	idmap_put(&r->ents, id, e);
+	idmap_put(&r->ents, id, (void *)(uintptr_t)r->nent);
 	if (id > r->max_qid)
 		r->max_qid = id;
 	return e;
@@ -112,33 +155,83 @@ static void
 on_data(struct recovery *r, struct rcv_ent *e, const struct rec_item *it)
 {
 	const unsigned char *content;
+	struct qloc *loc;
 	uint32_t index;
 	size_t clen;
 
 	if (e->done)
 		return;
+	/* After a commit, DATA belongs to a newer copy of the message. */
+	if (e->m != NULL) {
+		if (e->copy == NULL) {
+			e->copy = xcalloc(1, sizeof(*e->copy));
+			e->copy->id = e->id;
+			e->copy->min_seg = UINT64_MAX;
+		}
+		e = e->copy;
+	}
 	if (rec_data_decode(it->payload, it->hdr.len, &index, &content,
 	    &clen) != 0) {
 		e->damaged = 1;
 		return;
 	}
-	if (e->nchunk == e->capchunk) {
-		e->capchunk = e->capchunk ? e->capchunk * 2 : 8;
-		e->chunk = xreallocarray(e->chunk, e->capchunk,
-		    sizeof(*e->chunk));
-		e->index = xreallocarray(e->index, e->capchunk,
-		    sizeof(*e->index));
-	}
-	if (e->nchunk == 0)
+	if (e->nchunk == 0) {
 		e->first_data = it->hdr.seq;
-	e->chunk[e->nchunk].seg = r->cur_seg;
-	e->chunk[e->nchunk].off = it->off;
-	e->chunk[e->nchunk].seq = it->hdr.seq;
-	e->chunk[e->nchunk].len = it->hdr.len;
-	e->index[e->nchunk] = index;
+		loc = &e->chunk0;
+		e->index0 = index;
+	} else {
+		if (e->nchunk - 1 == e->capchunk) {
+			e->capchunk = e->capchunk ? e->capchunk * 2 : 4;
+			e->chunk = xreallocarray(e->chunk, e->capchunk,
+			    sizeof(*e->chunk));
+			e->index = xreallocarray(e->index, e->capchunk,
+			    sizeof(*e->index));
+		}
+		loc = &e->chunk[e->nchunk - 1];
+		e->index[e->nchunk - 1] = index;
+	}
+	loc->seg = r->cur_seg;
+	loc->off = it->off;
+	loc->seq = it->hdr.seq;
+	loc->len = it->hdr.len;
 	e->nchunk++;
 	e->content += clen;
 	touch_seg(e, r->cur_seg);
+}
+
+/*
+ * A copy's commit supersedes the message read so far: its DATA records
+ * (in e->copy) and its own recipient states replace the older ones.
+ */
+static void
+take_copy(struct rcv_ent *e)
+{
+	struct rcv_ent *c = e->copy;
+
+	qmsg_free(e->m);
+	free(e->chunk);
+	free(e->index);
+	e->m = NULL;
+	e->chunk = NULL;
+	e->index = NULL;
+	e->nchunk = e->capchunk = 0;
+	e->content = 0;
+	e->min_seg = UINT64_MAX;
+	e->damaged = e->orphan = 0;
+	e->copy = NULL;
+	if (c == NULL)
+		return;
+	e->index0 = c->index0;
+	e->chunk0 = c->chunk0;
+	e->chunk = c->chunk;
+	e->index = c->index;
+	e->nchunk = c->nchunk;
+	e->capchunk = c->capchunk;
+	e->content = c->content;
+	e->min_seg = c->min_seg;
+	e->first_data = c->first_data;
+	e->damaged = c->damaged;
+	free(c);
 }
 
 static void
@@ -148,12 +241,6 @@ on_commit(struct recovery *r, struct rcv_ent *e, const struct rec_item *it)
 
 	if (e->done)
 		return;
-	if (e->m != NULL) {
-		RLOG(r, log_warn, "%s: recovery: second commit record at "
-		    "segment %016" PRIx64 " offset %zu ignored", e->m->qid,
-		    r->cur_seg, it->off);
-		return;
-	}
 	if (rec_commit_decode(it->payload, it->hdr.len, &c) != 0) {
 		e->damaged = 1;
 		r->damaged++;
@@ -161,6 +248,16 @@ on_commit(struct recovery *r, struct rcv_ent *e, const struct rec_item *it)
 		    " offset %zu: commit record does not decode",
 		    r->cur_seg, it->off);
 		return;
+	}
+	if (e->m != NULL) {
+		if (!(c.flags & REC_CF_COPY)) {
+			RLOG(r, log_warn, "%s: recovery: second commit record "
+			    "at segment %016" PRIx64 " offset %zu ignored",
+			    e->m->qid, r->cur_seg, it->off);
+			rec_commit_free(&c);
+			return;
+		}
+		take_copy(e);
 	}
 	e->ndata = c.ndata;
 	e->m = qmsg_from_commit(e->id, &c);
@@ -175,7 +272,6 @@ static void
 on_outcome(struct recovery *r, struct rcv_ent *e, const struct rec_item *it)
 {
 	struct rec_outcome o;
-	struct qrcpt *rc;
 
 	if (e->done)
 		return;
@@ -193,21 +289,7 @@ on_outcome(struct recovery *r, struct rcv_ent *e, const struct rec_item *it)
 		rec_outcome_free(&o);
 		return;
 	}
-	rc = &e->m->rcpt[o.rcpt];
-	switch (o.status) {
-	case REC_OUT_SENT:
-		rc->state = RS_SENT;
-		break;
-	case REC_OUT_BOUNCED:
-		rc->state = RS_BOUNCED;
-		break;
-	default:
-		rc->state = RS_PENDING;
-		rc->attempts = o.attempts;
-		rc->next_try = (time_t)o.next_try;
-		break;
-	}
-	qrcpt_set_outcome(rc, o.dsn, o.reason, o.remote, o.reply);
+	qrcpt_set_state(&e->m->rcpt[o.rcpt], &o);
 	rec_outcome_free(&o);
 }
 
@@ -233,7 +315,18 @@ on_item(void *arg, const struct rec_item *it)
 	struct recovery *r = arg;
 	struct rcv_damage *d;
 	struct rcv_ent *e;
+	size_t upto;
 
+	/*
+	 * The scan only goes forward: what it has read is given back, so
+	 * that a mapped segment never adds its whole size to the peak.
+	 */
+	if (r->map != NULL && it->off - r->map_done >= RCV_DROP_STEP) {
+		upto = it->off & ~(size_t)(RCV_DROP_STEP - 1);
+		(void)madvise((void *)(uintptr_t)(r->map + r->map_done),
+		    upto - r->map_done, MADV_DONTNEED);
+		r->map_done = upto;
+	}
 	if (it->kind != REC_ITEM_RECORD) {
 		if (r->ndmg == r->capdmg) {
 			r->capdmg = r->capdmg ? r->capdmg * 2 : 8;
@@ -344,6 +437,9 @@ recovery_feed(struct recovery *r, uint64_t segno, const unsigned char *buf,
 		return s.valid_end;
 	}
 	r->corrupt_tail += s.tail_len;
+	/* For judge_ent: a commit may have been in there. */
+	if (r->seq_now > r->damage_after)
+		r->damage_after = r->seq_now;
 	RLOG(r, log_warn, "recovery: CORRUPTION: segment %016" PRIx64
 	    " offset %zu: %zu unreadable bytes after the last intact record",
 	    segno, s.valid_end, s.tail_len);
@@ -355,38 +451,46 @@ static int
 order_chunks(struct rcv_ent *e)
 {
 	struct qloc *v;
+	uint32_t index;
 	size_t i;
 
 	if (e->nchunk != e->ndata || e->content != e->m->size)
 		return -1;
 	v = xcalloc(e->nchunk ? e->nchunk : 1, sizeof(*v));
 	for (i = 0; i < e->nchunk; i++) {
-		if (e->index[i] >= e->nchunk || v[e->index[i]].len != 0) {
+		index = i == 0 ? e->index0 : e->index[i - 1];
+		if (index >= e->nchunk || v[index].len != 0) {
 			free(v);
 			return -1;
 		}
-		v[e->index[i]] = e->chunk[i];
+		v[index] = i == 0 ? e->chunk0 : e->chunk[i - 1];
 	}
 	e->m->chunk = v;
 	e->m->nchunk = (uint32_t)e->nchunk;
 	return 0;
 }
 
-static void
+/* Whether e is a live message (it goes on r->live). */
+static int
 judge_ent(struct recovery *r, struct rcv_ent *e)
 {
 	char qid[QID_LEN + 1];
 	uint32_t i;
 
 	if (e->done)
-		return;
+		return 0;
+	/* Copied to the cold log, which holds it now. */
+	if (r->superseded != NULL && idmap_get(r->superseded, e->id)) {
+		r->moved++;
+		return 0;
+	}
 	qid_format(e->id, qid);
 	if (e->m == NULL) {
 		if (e->damaged || e->orphan) {
 			r->lost++;
 			RLOG(r, log_warn, "%s: LOST in recovery: its commit "
 			    "record is damaged or missing", qid);
-		} else if (e->nchunk > 0 && r->damage_after > e->first_data) {
+		} else if (e->nchunk > 0 && r->damage_after >= e->first_data) {
 			/* Unfinished, or its commit was in the damage. */
 			r->suspect++;
 			RLOG(r, log_warn, "%s: possibly LOST in recovery: its "
@@ -394,7 +498,7 @@ judge_ent(struct recovery *r, struct rcv_ent *e)
 			    "bytes follow it in the log", qid);
 		} else
 			r->garbage++;
-		return;
+		return 0;
 	}
 	if (order_chunks(e) != 0) {
 		r->lost++;
@@ -402,7 +506,7 @@ judge_ent(struct recovery *r, struct rcv_ent *e)
 		    "(%zu of %u data records, %" PRIu64 " of %" PRIu64
 		    " bytes), from=<%s>, nrcpt=%u", qid, e->nchunk, e->ndata,
 		    e->content, e->m->size, e->m->sender, e->m->nrcpt);
-		return;
+		return 0;
 	}
 	e->m->min_seg = e->min_seg;
 	for (i = 0; i < e->m->nrcpt; i++)
@@ -411,6 +515,7 @@ judge_ent(struct recovery *r, struct rcv_ent *e)
 	TAILQ_INSERT_TAIL(&r->live, e->m, all);
 	r->nlive++;
 	e->m = NULL;
+	return 1;
 }
 
 static int
@@ -428,14 +533,15 @@ recovery_finish(struct recovery *r)
 {
 	struct rcv_ent *e;
 	struct qmsg **v, *m;
-	size_t pos = 0, i = 0;
+	size_t i;
 
-	while (idmap_next(&r->ents, &pos, NULL, (void **)&e))
-		judge_ent(r, e);
-	pos = 0;
-	while (idmap_next(&r->ents, &pos, NULL, (void **)&e))
-		ent_free(e);
-	idmap_free(&r->ents);
+	for (i = 0; i < r->nent; i++) {
+		e = &r->entv[i];
+		if (judge_ent(r, e) + e->done > 0 && r->keep_known)
+			idmap_put(&r->known, e->id, r);
+	}
+	ents_free(r);
+	i = 0;
 
 	/* The map gave no order: sort the live messages by commit. */
 	if (r->nlive < 2)
@@ -507,6 +613,35 @@ trusted_len(struct recovery *r, uint64_t num, const unsigned char *buf,
 	return (size_t)trusted;
 }
 
+/*
+ * The end of the last non-zero byte of map[0, len).  The preallocated
+ * rest is read backwards a step at a time, and each step found zero is
+ * given back at once, so it is never all resident.
+ */
+static size_t
+data_end(const unsigned char *map, size_t len)
+{
+	size_t lo, i, end;
+	uint64_t w;
+
+	while (len > 0) {
+		lo = (len - 1) & ~(size_t)(RCV_DROP_STEP - 1);
+		for (w = 0, i = lo; i + 8 <= len && w == 0; i += 8)
+			memcpy(&w, map + i, 8);
+		for (; i < len && w == 0; i++)
+			w = map[i];
+		if (w != 0) {
+			for (end = len; map[end - 1] == 0; end--)
+				;
+			return end;
+		}
+		(void)madvise((void *)(uintptr_t)(map + lo), len - lo,
+		    MADV_DONTNEED);
+		len = lo;
+	}
+	return 0;
+}
+
 /* Feed one file; cut and sync it when it is the last one. */
 static int
 run_one(struct recovery *r, int dirfd, uint64_t num, int is_last,
@@ -516,7 +651,7 @@ run_one(struct recovery *r, int dirfd, uint64_t num, int is_last,
 	const unsigned char *buf;
 	struct stat st;
 	void *map = NULL;
-	size_t keep;
+	size_t keep, len;
 	int fd, err;
 
 	seg_name(num, name);
@@ -531,12 +666,26 @@ run_one(struct recovery *r, int dirfd, uint64_t num, int is_last,
 	}
 	/* An empty file maps nothing: scan an empty buffer, not NULL. */
 	buf = map != NULL ? map : (const unsigned char *)"";
-	keep = recovery_feed(r, num, buf, trusted_len(r, num, buf,
-	    (size_t)st.st_size, trusted), is_last);
+	/*
+	 * Only a record's worth of zeros past the last non-zero byte is
+	 * scanned (a record may end in zero bytes); the rest of the
+	 * preallocated space holds nothing.
+	 */
+	len = map != NULL ? data_end(map, (size_t)st.st_size) : 0;
+	if (len > 0 && (size_t)st.st_size - len > RCV_SLACK)
+		len += RCV_SLACK;
+	else
+		len = (size_t)st.st_size;
+	r->map = map;
+	r->map_done = 0;
+	keep = recovery_feed(r, num, buf, trusted_len(r, num, buf, len,
+	    trusted), is_last);
+	r->map = NULL;
 	if (map != NULL)
 		munmap(map, (size_t)st.st_size);
-	/* The preallocated rest of the last segment goes too: writing
-	 * continues in a new segment. */
+	/* The preallocated rest goes too (of the last segment, whatever
+	 * follows its last intact record): writing continues in a new
+	 * segment. */
 	if (keep < (size_t)st.st_size && ftruncate(fd, (off_t)keep) != 0)
 		goto fail;
 	/* What recovery keeps is durable before anything new is trusted. */
@@ -583,27 +732,25 @@ recovery_run(struct recovery *r, int dirfd)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	r->msec = (long)((t1.tv_sec - t0.tv_sec) * 1000 +
 	    (t1.tv_nsec - t0.tv_nsec) / 1000000);
-	RLOG(r, log_info, "recovery: segments=%zu, records=%zu, bytes=%"
+	RLOG(r, log_info, "recovery: %s log: segments=%zu, records=%zu, bytes=%"
 	    PRIu64 ", messages=%zu, recipients=%zu, finished=%zu, "
 	    "unfinished=%zu, lost=%zu, possibly_lost=%zu, damaged=%zu, "
 	    "skipped_bytes=%" PRIu64 ", torn_bytes=%" PRIu64 ", "
-	    "untrusted_bytes=%" PRIu64 ", time=%ldms", r->nsegs, r->records,
-	    r->bytes, r->nlive, r->recipients, r->done, r->garbage, r->lost,
-	    r->suspect, r->damaged, r->skipped_bytes + r->corrupt_tail,
-	    r->torn_bytes, r->untrusted, r->msec);
+	    "untrusted_bytes=%" PRIu64 ", moved=%zu, time=%ldms",
+	    r->name, r->nsegs, r->records, r->bytes, r->nlive, r->recipients,
+	    r->done, r->garbage, r->lost, r->suspect, r->damaged,
+	    r->skipped_bytes + r->corrupt_tail, r->torn_bytes, r->untrusted,
+	    r->moved, r->msec);
 	return 0;
 }
 
 void
 recovery_free(struct recovery *r)
 {
-	struct rcv_ent *e;
 	struct qmsg *m;
-	size_t pos = 0;
 
-	while (idmap_next(&r->ents, &pos, NULL, (void **)&e))
-		ent_free(e);
-	idmap_free(&r->ents);
+	ents_free(r);
+	idmap_free(&r->known);
 	while ((m = TAILQ_FIRST(&r->live)) != NULL) {
 		TAILQ_REMOVE(&r->live, m, all);
 		qmsg_free(m);

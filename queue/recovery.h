@@ -19,9 +19,20 @@
 #include "queue/msg.h"
 
 struct rcv_damage;
+struct rcv_ent;
 
 struct recovery {
 	int		 verbose;	/* log findings (the daemon does) */
+	const char	*name;		/* of the log, for the summary */
+	/*
+	 * The cold log is recovered first with keep_known: known then
+	 * holds every queue id it has a live or finished message for.
+	 * The hot log's recovery gets that map as superseded: those
+	 * messages were copied to the cold log, which holds them now.
+	 */
+	int		 keep_known;
+	struct idmap	 known;
+	const struct idmap *superseded;
 
 	/* results */
 	struct qmsglist	 live;		/* in commit order */
@@ -43,6 +54,7 @@ struct recovery {
 					   the commit */
 	uint64_t	 untrusted;	/* bytes past a trusted length */
 	size_t		 done;		/* finished messages seen */
+	size_t		 moved;		/* superseded by the cold log */
 	size_t		 recipients;	/* still to deliver in live */
 	uint64_t	 bytes;		/* scanned */
 	uint64_t	 skipped_bytes;	/* in corrupt runs */
@@ -52,7 +64,12 @@ struct recovery {
 	long		 msec;		/* recovery_run's time */
 
 	/* private */
-	struct idmap	 ents;
+	struct idmap	 ents;		/* queue id -> index in entv, + 1 */
+	struct rcv_ent	*entv;		/* one allocation, freed at finish */
+	size_t		 nent;
+	size_t		 capent;
+	const unsigned char *map;	/* the segment being fed, mapped */
+	size_t		 map_done;	/* bytes of it given back */
 	uint64_t	 cur_seg;
 	size_t		 cur_index;	/* records in the current segment */
 	uint64_t	 seq_now;	/* of the last record scanned */

@@ -83,8 +83,7 @@ sched_messages(void)
 }
 
 void
-sched_stats(uint64_t *msgs, uint64_t *active, uint64_t *deferred,
-    uint64_t *bytes)
+sched_stats(struct queue_figures *f)
 {
 	struct qmsg *m;
 	uint64_t d = 0;
@@ -93,10 +92,19 @@ sched_stats(uint64_t *msgs, uint64_t *active, uint64_t *deferred,
 		if (m->jobs == 0 && !m->queued[AGENT_LOCAL] &&
 		    !m->queued[AGENT_REMOTE])
 			d++;
-	*msgs = S.nmsgs;
-	*deferred = d;
-	*active = S.nmsgs - d;
-	*bytes = S.bytes;
+	f->messages = S.nmsgs;
+	f->deferred = d;
+	f->active = S.nmsgs - d;
+	f->bytes = S.bytes;
+}
+
+int
+sched_over_quota(void)
+{
+	const struct config *cfg = queue_config();
+
+	return S.nmsgs >= (uint64_t)cfg->queue_message_limit ||
+	    S.bytes >= (uint64_t)cfg->queue_size_limit;
 }
 
 enum agent
@@ -274,7 +282,8 @@ sched_update(struct qmsg *m)
 	uint32_t i;
 	int a;
 
-	if (m->finished)
+	/* A copy is being made: it is looked at again once that is over. */
+	if (m->finished || m->moving)
 		return;
 	/* Failures are reported once no job is out, in one notification. */
 	for (i = 0; i < m->nrcpt && m->jobs == 0 && !S.stopping; i++)
@@ -576,6 +585,8 @@ dispatch(enum agent a)
 	    (m = TAILQ_FIRST(&S.runq[a])) != NULL) {
 		TAILQ_REMOVE(&S.runq[a], m, runq[a]);
 		m->queued[a] = 0;
+		if (m->moving)
+			continue;
 		if (content_readable(m) != 0) {
 			log_warn("%s: cannot read the message back from the "
 			    "queue log: %s", m->qid, strerror(errno));

@@ -294,6 +294,12 @@ segtab_collect(struct segtab *t, uint64_t *out, size_t max)
 	return k;
 }
 
+uint64_t
+segtab_oldest(const struct segtab *t)
+{
+	return t->n > 0 ? t->v[0].num : 0;
+}
+
 size_t
 segtab_count(const struct segtab *t)
 {

@@ -60,8 +60,9 @@ void		 segtab_unpin(struct segtab *, uint64_t num);
  * Returns how many numbers were written to out.
  */
 size_t		 segtab_collect(struct segtab *, uint64_t *out, size_t max);
-/* Segment files that exist. */
+/* Segment files that exist; the oldest in the table (0: none). */
 size_t		 segtab_count(const struct segtab *);
+uint64_t	 segtab_oldest(const struct segtab *);
 /*
  * Read the record at (num, off) whose payload is len bytes into buf
  * (REC_HDR_SIZE + len bytes) and check it: header, length, payload CRC

@@ -93,6 +93,9 @@ static const struct cf_key cf_keys[] = {
 	NUM(smtpd_data_timeout, CF_DURATION, "300s", 1, DAY),
 	NUM(policy_timeout, CF_DURATION, "10s", 1, HOUR),
 	NUM(segment_size, CF_SIZE, "64M", 1024 * KIB, 4 * GIB),
+	NUM(cold_segment_size, CF_SIZE, "64M", 1024 * KIB, 4 * GIB),
+	NUM(queue_message_limit, CF_INTEGER, "500000", 1, 100000000),
+	NUM(queue_size_limit, CF_SIZE, "8G", 1024 * KIB, 1024 * GIB),
 	NUM(queue_lifetime, CF_DURATION, "5d", 0, 365 * DAY),
 	NUM(minimal_backoff, CF_DURATION, "300s", 1, DAY),
 	NUM(maximal_backoff, CF_DURATION, "4000s", 1, WEEK),
@@ -104,6 +107,9 @@ static const struct cf_key cf_keys[] = {
 	NUM(smtp_data_init_timeout, CF_DURATION, "120s", 1, DAY),
 	NUM(smtp_data_block_timeout, CF_DURATION, "180s", 1, DAY),
 	NUM(smtp_data_done_timeout, CF_DURATION, "600s", 1, DAY),
+	NUM(smtp_connection_cache_time_limit, CF_DURATION, "2s", 0, HOUR),
+	NUM(smtp_connection_reuse_time_limit, CF_DURATION, "300s", 1, DAY),
+	NUM(smtp_connection_reuse_count_limit, CF_INTEGER, "0", 0, 1000000),
 };
 
 #define NKEYS	(sizeof(cf_keys) / sizeof(cf_keys[0]))

@@ -58,6 +58,9 @@ struct config {
 
 	/* queue */
 	int64_t	segment_size;		/* bytes per log segment */
+	int64_t	cold_segment_size;	/* ... of the cold log */
+	int64_t	queue_message_limit;	/* messages queued, then 452 */
+	int64_t	queue_size_limit;	/* their content bytes, then 452 */
 	int64_t	queue_lifetime;		/* seconds before a bounce */
 	int64_t	minimal_backoff;	/* seconds, first retry delay */
 	int64_t	maximal_backoff;	/* seconds, longest retry delay */
@@ -71,6 +74,11 @@ struct config {
 	int64_t	smtp_data_init_timeout;	/* DATA 354: 2 min */
 	int64_t	smtp_data_block_timeout; /* each write: 3 min */
 	int64_t	smtp_data_done_timeout;	/* final 250: 10 min */
+
+	/* SMTP client connection cache */
+	int64_t	smtp_connection_cache_time_limit; /* idle, then QUIT */
+	int64_t	smtp_connection_reuse_time_limit; /* age, then no reuse */
+	int64_t	smtp_connection_reuse_count_limit; /* 0: unlimited */
 
 	/* parsed forms of the lists above */
 	char	*listen[CONFIG_MAX_LISTEN];	/* "addr:port" strings */

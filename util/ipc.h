@@ -54,9 +54,7 @@ enum ipc_type {
 
 	/* master <-> queue */
 	IMSG_QUEUE_STATUS_REQ = 20,	/* [req] - */
-	IMSG_QUEUE_STATUS,	/* [req] u64 messages, u64 active,
-				   u64 deferred, u64 hold, u64 bytes,
-				   u64 segments */
+	IMSG_QUEUE_STATUS,	/* [req] str figures: lines of text */
 	IMSG_QUEUE_FLUSH,	/* [req] -: retry every deferred message now */
 
 	/* smtpd -> policy, reply IMSG_POLICY_VERDICT with the same [query] */

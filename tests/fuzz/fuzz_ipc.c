@@ -90,7 +90,7 @@ layout(uint16_t type)
 	case IMSG_CONFIG_RESULT:	return "us";
 	case IMSG_PEER:			return "u";
 	case IMSG_LISTEN:		return "us";
-	case IMSG_QUEUE_STATUS:		return "qqqqqq";
+	case IMSG_QUEUE_STATUS:		return "s";
 	case IMSG_POLICY_MAIL:		return "suss";
 	case IMSG_POLICY_RCPT:		return "suss";
 	case IMSG_POLICY_VERDICT:	return "uss";

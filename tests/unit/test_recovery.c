@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 
 #include <event2/event.h>
 
+#include "qid.h"
 #include "unit.h"
 
 #include "queue/iothread.h"
@@ -38,6 +40,7 @@ struct done {
 	uint64_t	segno;
 	uint64_t	from;
 	int		error;
+	int		tag;
 };
 
 static struct {
@@ -67,6 +70,7 @@ on_done(struct io_req *r, void *arg)
 	d->segno = r->segno;
 	d->from = r->from;
 	d->error = r->error;
+	d->tag = r->tag;
 }
 
 static void
@@ -128,12 +132,23 @@ content(uint64_t qid, uint32_t i, unsigned char *buf)
 	return len;
 }
 
+/*
+ * The tag rides along with the request: the number of DATA records for a
+ * commit, the recipient and status for an outcome (see struct want).
+ */
+static void
+append_tag(uint8_t type, uint64_t qid, struct rec_buf *b, int sync,
+    int tag)
+{
+	iothread_submit(T.io, io_req_append(type, qid, b->p, b->len, sync,
+	    tag));
+	memset(b, 0, sizeof(*b));
+}
+
 static void
 append(uint8_t type, uint64_t qid, struct rec_buf *b, int sync)
 {
-	iothread_submit(T.io, io_req_append(type, qid, b->p, b->len, sync,
-	    0));
-	memset(b, 0, sizeof(*b));
+	append_tag(type, qid, b, sync, 0);
 }
 
 static void
@@ -156,16 +171,16 @@ put_data(uint64_t qid, uint32_t nchunks, uint64_t *size)
 static void
 put_commit(uint64_t qid, uint32_t ndata, uint64_t size, uint32_t nrcpt)
 {
-	struct rec_rcpt rc[4] = { { "a@example.test", 0 },
-	    { "b@example.test", 0 }, { "c@remote.test", 0 },
-	    { "postmaster", 0 } };
+	struct rec_rcpt rc[4] = { { .addr = "a@example.test" },
+	    { .addr = "b@example.test" }, { .addr = "c@remote.test" },
+	    { .addr = "postmaster" } };
 	struct rec_commit c = { ndata, size, 1700000000 + qid, 1000, 0,
 	    "sender@example.test", "127.0.0.1", "localhost", "client",
 	    nrcpt, rc };
 	struct rec_buf b = { 0 };
 
 	CU_ASSERT(rec_commit_encode(&b, &c) == 0);
-	append(REC_COMMIT, qid, &b, 1);
+	append_tag(REC_COMMIT, qid, &b, 1, (int)ndata);
 }
 
 /* A whole message: chunks, then its commit (synced). */
@@ -186,7 +201,7 @@ put_outcome(uint64_t qid, uint32_t rcpt, uint8_t status)
 	struct rec_buf b = { 0 };
 
 	rec_outcome_encode(&b, &o);
-	append(REC_OUTCOME, qid, &b, 0);
+	append_tag(REC_OUTCOME, qid, &b, 0, (int)(rcpt * 4 + status));
 }
 
 static void
@@ -803,7 +818,7 @@ test_untrusted_after_failed_sync(void)
 		rec_buf_free(&b);
 	}
 	{
-		struct rec_rcpt rc = { "a@example.test", 0 };
+		struct rec_rcpt rc = { .addr = "a@example.test" };
 		struct rec_commit c = { 2, size, 1700000002, 1000, 0,
 		    "sender@example.test", "127.0.0.1", "localhost",
 		    "client", 1, &rc };
@@ -937,8 +952,663 @@ test_rotation_syncs_data(void)
 	teardown();
 }
 
+/*
+ * Torn tails and corruption, byte by byte.  A small log (4 KiB segments)
+ * of short messages, written by the real I/O thread, then damaged in
+ * every way below; after each, recovery must keep exactly what a model
+ * of the surviving records says, and report what it dropped.
+ */
+#define TSEG_SIZE	4096
+#define MAXQ		256
+#define TAIL_Q1		201	/* the tail: 1 chunk */
+#define TAIL_Q2		202	/* the tail: 2 chunks */
+
+static struct {
+	uint64_t	 k_one;		/* 1 chunk, inside an earlier segment */
+	uint64_t	 k_two;		/* 2 chunks, ditto */
+	uint64_t	 k_end;		/* its commit ends an earlier segment */
+	size_t		 tail;		/* first tail record in T.done */
+	uint64_t	 tailseg;	/* the last segment */
+	unsigned char	*orig;		/* its bytes as written */
+	size_t		 origlen;
+	char		 log[65536];	/* what the last recovery logged */
+} L;
+
+/* What recovery must find of one message, from the surviving records. */
+struct want {
+	int		commit;
+	uint32_t	ndata;		/* as its commit says */
+	uint32_t	data;		/* DATA records left */
+	int		done;
+	uint8_t		state[4];
+	uint32_t	attempts[4];
+};
+
+/* Which record is gone: those past cut in seg, or the one at dmg. */
+struct damage {
+	uint64_t	seg;
+	uint64_t	cut;
+	const struct done *dmg;
+};
+
+static uint64_t
+rec_end(const struct done *d)
+{
+	return d->off + REC_HDR_SIZE + d->len;
+}
+
+static int
+gone(const struct damage *g, const struct done *d)
+{
+	return d == g->dmg || (d->seg == g->seg && rec_end(d) > g->cut);
+}
+
+static void
+model(const struct damage *g, struct want *w)
+{
+	const struct done *d;
+	struct want *m;
+	size_t i;
+	int rc, st;
+
+	memset(w, 0, MAXQ * sizeof(*w));
+	for (i = 0; i < T.ndone; i++) {
+		d = &T.done[i];
+		if (d->kind != IO_APPEND || gone(g, d))
+			continue;
+		CU_ASSERT_FATAL(d->error == 0 && d->qid < MAXQ);
+		m = &w[d->qid];
+		switch (d->type) {
+		case REC_DATA:
+			m->data++;
+			break;
+		case REC_COMMIT:
+			m->commit = 1;
+			m->ndata = (uint32_t)d->tag;
+			break;
+		case REC_OUTCOME:
+			rc = d->tag / 4;
+			st = d->tag % 4;
+			m->state[rc] = st == REC_OUT_SENT ? RS_SENT :
+			    st == REC_OUT_BOUNCED ? RS_BOUNCED : RS_PENDING;
+			m->attempts[rc] = st == REC_OUT_DEFERRED ? 2 : 0;
+			break;
+		case REC_DONE:
+			m->done = 1;
+			break;
+		}
+	}
+}
+
+static int
+want_live(const struct want *m)
+{
+	return m->commit && m->data == m->ndata && !m->done;
+}
+
+/* Recovery keeps exactly the live messages of the model, as they were. */
+static void
+check_model(struct recovery *r, const struct want *w)
+{
+	struct qmsg *m;
+	size_t nlive = 0;
+	uint64_t q;
+	uint32_t i;
+
+	for (q = 1; q < MAXQ; q++) {
+		m = find_live(r, q);
+		CU_ASSERT_EQUAL(m != NULL, want_live(&w[q]));
+		if (m == NULL || !want_live(&w[q]))
+			continue;
+		nlive++;
+		CU_ASSERT_EQUAL(m->nchunk, w[q].ndata);
+		for (i = 0; i < m->nrcpt && i < 4; i++) {
+			CU_ASSERT_EQUAL(m->rcpt[i].state, w[q].state[i]);
+			CU_ASSERT_EQUAL(m->rcpt[i].attempts,
+			    w[q].attempts[i]);
+		}
+	}
+	CU_ASSERT_EQUAL(r->nlive, nlive);
+}
+
+/* Whether one line of the last recovery's log holds both strings. */
+static int
+logged(const char *a, const char *b)
+{
+	char line[4096];
+	const char *p = L.log, *nl;
+	size_t n;
+
+	while (*p != '\0') {
+		if ((nl = strchr(p, '\n')) == NULL)
+			nl = p + strlen(p);
+		n = (size_t)(nl - p);
+		if (n > sizeof(line) - 1)
+			n = sizeof(line) - 1;
+		memcpy(line, p, n);
+		line[n] = '\0';
+		if (strstr(line, a) != NULL && strstr(line, b) != NULL)
+			return 1;
+		p = *nl != '\0' ? nl + 1 : nl;
+	}
+	return 0;
+}
+
+/* Recover as the daemon does (verbose), with the log kept in L.log. */
+static void
+recover_logged(struct recovery *r)
+{
+	char path[64];
+	ssize_t n;
+	int fd, saved, rv;
+
+	fd = unit_tmpfile(path, sizeof(path), "recovery-log");
+	CU_ASSERT_FATAL(fd >= 0);
+	unlink(path);
+	saved = dup(STDERR_FILENO);
+	CU_ASSERT_FATAL(saved >= 0 && dup2(fd, STDERR_FILENO) >= 0);
+	recovery_init(r, 1);
+	rv = recovery_run(r, T.dirfd);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	n = pread(fd, L.log, sizeof(L.log) - 1, 0);
+	L.log[n > 0 ? n : 0] = '\0';
+	close(fd);
+	CU_ASSERT_FATAL(rv == 0);
+}
+
+/* A message of short chunks (or one of big bytes), then its commit. */
+static void
+put_small(uint64_t qid, uint32_t nchunks, size_t big)
+{
+	unsigned char buf[4000];
+	struct rec_buf b = { 0 };
+	uint64_t size = 0;
+	uint32_t i;
+	size_t len, k;
+
+	for (i = 0; i < nchunks; i++) {
+		len = big ? big : 16 + (size_t)((qid * 13 + i * 7) % 48);
+		for (k = 0; k < len; k++)
+			buf[k] = (unsigned char)('A' + (qid + i + k) % 26);
+		rec_data_encode(&b, i, buf, len);
+		append(REC_DATA, qid, &b, 0);
+		size += len;
+	}
+	put_commit(qid, nchunks, size, 1 + (uint32_t)(qid % 4));
+}
+
+static const struct done *
+last_append(void)
+{
+	size_t i;
+
+	for (i = T.ndone; i-- > 0; )
+		if (T.done[i].kind == IO_APPEND)
+			return &T.done[i];
+	return NULL;
+}
+
+/* The next record after d in the same segment, or NULL. */
+static const struct done *
+next_in_seg(const struct done *d)
+{
+	const struct done *e;
+
+	for (e = d + 1; e < T.done + T.ndone; e++)
+		if (e->kind == IO_APPEND)
+			return e->seg == d->seg ? e : NULL;
+	return NULL;
+}
+
+static void
+write_seg(const unsigned char *p, size_t len, size_t size)
+{
+	char name[SEG_NAME_LEN + 1];
+	int fd;
+
+	seg_name(L.tailseg, name);
+	fd = openat(T.dirfd, name, O_RDWR);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(ftruncate(fd, 0) == 0);
+	CU_ASSERT_FATAL(pwrite(fd, p, len, 0) == (ssize_t)len);
+	CU_ASSERT_FATAL(ftruncate(fd, (off_t)size) == 0);
+	close(fd);
+}
+
+static void
+flip(uint64_t seg, uint64_t off, unsigned char mask)
+{
+	char name[SEG_NAME_LEN + 1];
+	unsigned char c;
+	int fd;
+
+	seg_name(seg, name);
+	fd = openat(T.dirfd, name, O_RDWR);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(pread(fd, &c, 1, (off_t)off) == 1);
+	c ^= mask;
+	CU_ASSERT_FATAL(pwrite(fd, &c, 1, (off_t)off) == 1);
+	close(fd);
+}
+
+/*
+ * Short messages (1 or 2 chunks; outcomes and DONE records between them)
+ * over several segments: one of them ends with a commit, because a big
+ * chunk did not fit after it.  Then a fresh last segment gets the tail:
+ * two messages, outcomes, a DONE, and an outcome last.
+ */
+static void
+write_layout(void)
+{
+	const struct done *d, *e;
+	char name[SEG_NAME_LEN + 1];
+	uint64_t q, big = 0, seg, *nums;
+	size_t n;
+	struct stat st;
+	int fd;
+
+	memset(&L, 0, sizeof(L));
+	for (q = 1; q < TAIL_Q1; q++) {
+		d = last_append();
+		seg = d != NULL ? d->seg : 0;
+		if (big == 0 && q > 8 && d->type == REC_COMMIT &&
+		    rec_end(d) > 1500) {
+			big = q;
+			L.k_end = q - 1;
+			put_small(q, 1, 3000);
+		} else
+			put_small(q, 1 + (uint32_t)(q % 2), 0);
+		if (q % 5 == 0)
+			put_outcome(q, 0, REC_OUT_SENT);
+		if (q % 7 == 0)
+			put_done(q);
+		wait_idle();
+		if (big != 0 && q > big + 3 && last_append()->seg != seg)
+			break;
+	}
+	CU_ASSERT_FATAL(big != 0 && q < TAIL_Q1);
+	L.tail = T.ndone;
+	put_small(TAIL_Q1, 1, 0);
+	put_small(TAIL_Q2, 2, 0);
+	put_outcome(TAIL_Q1, 0, REC_OUT_SENT);
+	put_outcome(TAIL_Q2, 1, REC_OUT_DEFERRED);
+	put_done(TAIL_Q1);
+	put_outcome(TAIL_Q2, 2, REC_OUT_BOUNCED);
+	wait_idle();
+	iothread_stop(T.io);
+	T.io = NULL;
+
+	L.k_one = 2;
+	L.k_two = 3;
+	d = find_done(REC_COMMIT, L.k_end);
+	CU_ASSERT_FATAL(d != NULL && next_in_seg(d) == NULL);
+	d = find_done(REC_COMMIT, L.k_two);
+	CU_ASSERT_FATAL(d != NULL && next_in_seg(d) != NULL);
+	/* The whole tail in the last segment, nothing after it. */
+	d = last_append();
+	L.tailseg = d->seg;
+	for (e = &T.done[L.tail]; e <= d; e++)
+		CU_ASSERT_FATAL(e->kind != IO_APPEND || e->seg == L.tailseg);
+	CU_ASSERT_FATAL(find_done(REC_COMMIT, L.k_two)->seg < L.tailseg);
+	CU_ASSERT_FATAL(seg_list(T.dirfd, &nums, &n) == 0);
+	CU_ASSERT_FATAL(n >= 4 && nums[n - 1] == L.tailseg);
+	free(nums);
+
+	seg_name(L.tailseg, name);
+	fd = openat(T.dirfd, name, O_RDONLY);
+	CU_ASSERT_FATAL(fd >= 0 && fstat(fd, &st) == 0);
+	L.origlen = (size_t)st.st_size;
+	L.orig = malloc(L.origlen);
+	CU_ASSERT_FATAL(L.orig != NULL && pread(fd, L.orig, L.origlen, 0) ==
+	    (ssize_t)L.origlen);
+	close(fd);
+	CU_ASSERT_FATAL(L.origlen >= rec_end(d));
+}
+
+/* The first tail record and the end of the last one. */
+static void
+tail_span(uint64_t *start, uint64_t *end)
+{
+	size_t i = L.tail;
+
+	while (T.done[i].kind != IO_APPEND)
+		i++;
+	*start = T.done[i].off;
+	*end = rec_end(last_append());
+}
+
+/* Where a cut at cut leaves the last intact record's end. */
+static uint64_t
+boundary(uint64_t cut)
+{
+	uint64_t b = 0;
+	size_t i;
+
+	for (i = 0; i < T.ndone; i++)
+		if (T.done[i].kind == IO_APPEND &&
+		    T.done[i].seg == L.tailseg && rec_end(&T.done[i]) <= cut &&
+		    rec_end(&T.done[i]) > b)
+			b = rec_end(&T.done[i]);
+	return b;
+}
+
+/* Print the first failing case of a loop; 1 when there was one. */
+static int
+failed(unsigned int before, const char *what, uint64_t seg, uint64_t off,
+    unsigned int mask)
+{
+	if (CU_get_number_of_failures() == before)
+		return 0;
+	fprintf(stderr, "\n    first failing case: %s, segment %" PRIu64
+	    ", offset %" PRIu64 ", mask 0x%02x\n    its log:\n%s", what,
+	    seg, off, mask, L.log);
+	return 1;
+}
+
+/*
+ * The last segment cut at every offset inside its last records, both
+ * truncated there and zeroed from there on (the preallocated file): the
+ * records wholly before the cut survive, the rest is cut and logged.
+ */
+static void
+test_torn_every_offset(void)
+{
+	struct recovery r;
+	struct damage g = { 0 };
+	struct want w[MAXQ];
+	uint64_t start, end, cut, b, q;
+	unsigned int before;
+	size_t garbage, zero;
+	char msg[64];
+
+	setup(TSEG_SIZE);
+	write_layout();
+	tail_span(&start, &end);
+	g.seg = L.tailseg;
+	for (zero = 0; zero < 2; zero++)
+		for (cut = start; cut <= end; cut++) {
+			before = CU_get_number_of_failures();
+			write_seg(L.orig, cut, zero ? L.origlen : cut);
+			recover_logged(&r);
+			/* Zeroing what is zero already changes nothing. */
+			g.cut = cut;
+			while (zero && g.cut < end && L.orig[g.cut] == 0)
+				g.cut++;
+			model(&g, w);
+			check_model(&r, w);
+			for (garbage = 0, q = 1; q < MAXQ; q++)
+				if (w[q].data > 0 && !w[q].commit &&
+				    !w[q].done)
+					garbage++;
+			CU_ASSERT_EQUAL(r.garbage, garbage);
+			CU_ASSERT_EQUAL(r.lost + r.suspect + r.damaged, 0);
+			CU_ASSERT_EQUAL(r.skipped_bytes + r.corrupt_tail +
+			    r.untrusted, 0);
+			b = boundary(g.cut);
+			/* A whole header before zeros: a torn record. */
+			CU_ASSERT_EQUAL(r.torn_records,
+			    zero && g.cut - b >= REC_HDR_SIZE);
+			CU_ASSERT_EQUAL(file_size(L.tailseg), (off_t)b);
+			if (g.cut > b) {
+				CU_ASSERT(r.torn_bytes > 0 &&
+				    r.torn_bytes <= g.cut - b);
+				snprintf(msg, sizeof(msg), "offset=%" PRIu64,
+				    b);
+				CU_ASSERT(logged("torn tail cut", msg));
+			} else
+				CU_ASSERT_EQUAL(r.torn_bytes, 0);
+			recovery_free(&r);
+			if (failed(before, zero ? "zeroed" : "truncated",
+			    L.tailseg, cut, 0))
+				goto out;
+		}
+out:
+	free(L.orig);
+	teardown();
+}
+
+/*
+ * After damage to record d (one byte at off xor mask): the model, and
+ * the report.  In the last record of the last segment it is a torn tail;
+ * anywhere else it is corruption, and when it costs a message (its DATA
+ * or COMMIT, not finished) that message is logged as LOST.
+ */
+static void
+check_flip(const struct done *d, uint64_t off)
+{
+	struct recovery r;
+	struct damage g = { UINT64_MAX, UINT64_MAX, d };
+	struct want w[MAXQ];
+	char qid[QID_LEN + 1], msg[64];
+	int hdr = off - d->off < REC_HDR_SIZE, victim;
+	uint64_t len = REC_HDR_SIZE + d->len;
+
+	recover_logged(&r);
+	model(&g, w);
+	check_model(&r, w);
+	qid_format(d->qid, qid);
+	victim = (d->type == REC_DATA || d->type == REC_COMMIT) &&
+	    !w[d->qid].done;
+	CU_ASSERT_EQUAL(r.untrusted, 0);
+	if (d->seg == L.tailseg && next_in_seg(d) == NULL) {
+		CU_ASSERT(r.torn_bytes > 0 && r.torn_bytes <= len);
+		CU_ASSERT_EQUAL(r.torn_records, !hdr);
+		CU_ASSERT_EQUAL(file_size(L.tailseg), (off_t)d->off);
+		snprintf(msg, sizeof(msg), "offset=%" PRIu64, d->off);
+		CU_ASSERT(logged("torn tail cut", msg));
+		CU_ASSERT_EQUAL(r.lost + r.suspect + r.damaged, 0);
+		CU_ASSERT_EQUAL(r.skipped_bytes + r.corrupt_tail, 0);
+		recovery_free(&r);
+		return;
+	}
+	CU_ASSERT_EQUAL(r.torn_bytes, 0);
+	CU_ASSERT_EQUAL(file_size(L.tailseg), (off_t)rec_end(last_append()));
+	if (hdr) {
+		/* Skipped up to the next record, or to the segment's end. */
+		CU_ASSERT_EQUAL(r.damaged, 0);
+		if (next_in_seg(d) != NULL) {
+			CU_ASSERT_EQUAL(r.skipped_bytes, len);
+			CU_ASSERT(logged("CORRUPTION", "bytes skipped"));
+		} else {
+			CU_ASSERT(r.corrupt_tail > 0 && r.corrupt_tail <= len);
+			CU_ASSERT(logged("CORRUPTION",
+			    "after the last intact"));
+		}
+	} else {
+		CU_ASSERT_EQUAL(r.damaged, 1);
+		CU_ASSERT_EQUAL(r.skipped_bytes, 0);
+		CU_ASSERT(logged(qid, "damaged"));
+	}
+	if (victim) {
+		CU_ASSERT(find_live(&r, d->qid) == NULL);
+		CU_ASSERT_EQUAL(r.lost + r.suspect, 1);
+		CU_ASSERT(logged(qid, "LOST in recovery"));
+	} else
+		CU_ASSERT_EQUAL(r.lost + r.suspect, 0);
+	recovery_free(&r);
+}
+
+/*
+ * Every byte of the last segment's last records, flipped whole (xor
+ * 0xff) and by one bit: damage in the last record is a torn tail, damage
+ * before it is corruption, and every other record is kept either way.
+ */
+static void
+test_flip_tail_every_byte(void)
+{
+	const struct done *d;
+	uint64_t start, end, off;
+	unsigned int before, mask, k;
+
+	setup(TSEG_SIZE);
+	write_layout();
+	tail_span(&start, &end);
+	for (off = start; off < end; off++)
+		for (k = 0; k < 2; k++) {
+			mask = k == 0 ? 0xff : 1U << (off % 8);
+			before = CU_get_number_of_failures();
+			write_seg(L.orig, L.origlen, L.origlen);
+			for (d = &T.done[L.tail]; d->kind != IO_APPEND ||
+			    rec_end(d) <= off; d++)
+				;
+			flip(L.tailseg, off, (unsigned char)mask);
+			check_flip(d, off);
+			if (failed(before, rec_type_name(d->type), L.tailseg,
+			    off, mask))
+				goto out;
+		}
+out:
+	free(L.orig);
+	teardown();
+}
+
+/*
+ * Every byte of the DATA and COMMIT records of messages inside earlier
+ * segments, flipped whole and by one bit: one with a single chunk, one
+ * with two, and one whose commit is the last record of its segment.
+ * That message is reported lost; every other one, before and after the
+ * damage, is kept.
+ */
+static void
+test_flip_middle_every_byte(void)
+{
+	const uint64_t *k;
+	const struct done *d;
+	uint64_t off;
+	unsigned int before, mask, bit, i;
+	char what[64];
+
+	setup(TSEG_SIZE);
+	write_layout();
+	for (i = 0; i < 3; i++) {
+		k = i == 0 ? &L.k_one : i == 1 ? &L.k_two : &L.k_end;
+		for (d = T.done; d < T.done + T.ndone; d++) {
+			if (d->kind != IO_APPEND || d->qid != *k ||
+			    (d->type != REC_DATA && d->type != REC_COMMIT))
+				continue;
+			snprintf(what, sizeof(what), "%s of message %" PRIu64,
+			    rec_type_name(d->type), *k);
+			for (off = d->off; off < rec_end(d); off++)
+				for (bit = 0; bit < 2; bit++) {
+					mask = bit ? 1U << (off % 8) : 0xff;
+					before = CU_get_number_of_failures();
+					flip(d->seg, off, (unsigned char)mask);
+					check_flip(d, off);
+					flip(d->seg, off, (unsigned char)mask);
+					if (failed(before, what, d->seg, off,
+					    mask))
+						goto next;
+				}
+next:
+			;
+		}
+	}
+	free(L.orig);
+	teardown();
+}
+
+/*
+ * A copy (REC_CF_COPY, as the cold log's) of message qid: its chunks
+ * again, then one COMMIT with every recipient's state: rcpt 0 sent,
+ * rcpt 1 deferred after 3 attempts.
+ */
+static void
+put_copy(uint64_t qid, uint32_t nchunks, int with_commit)
+{
+	struct rec_rcpt rc[2] = {
+	    { .addr = "a@example.test", .state = { .status = REC_OUT_SENT,
+	    .dsn = "2.0.0", .reason = "delivered" } },
+	    { .addr = "c@remote.test", .state = {
+	    .status = REC_OUT_DEFERRED, .attempts = 3,
+	    .next_try = 1700099999, .dsn = "4.4.1", .reason = "no route",
+	    .remote = "[192.0.2.1]", .reply = "451 later" } } };
+	struct rec_commit c = { 0 };
+	struct rec_buf b = { 0 };
+	uint64_t size;
+
+	put_data(qid, nchunks, &size);
+	if (!with_commit)
+		return;
+	c.ndata = nchunks;
+	c.size = size;
+	c.arrival = 1700000000 + qid;
+	c.flags = REC_CF_COPY;
+	c.sender = "sender@example.test";
+	c.client_addr = "127.0.0.1";
+	c.client_name = "localhost";
+	c.helo = "client";
+	c.nrcpt = 2;
+	c.rcpt = rc;
+	CU_ASSERT(rec_commit_encode(&b, &c) == 0);
+	append_tag(REC_COMMIT, qid, &b, 1, (int)nchunks);
+}
+
+static void
+test_copies(void)
+{
+	struct recovery r, hot;
+	const struct done *first;
+	struct qmsg *m;
+
+	setup(SEG_SIZE);
+	/* 1: a copy supersedes the original; a later outcome applies. */
+	put_message(1, 2);
+	put_outcome(1, 1, REC_OUT_BOUNCED);
+	wait_idle();
+	first = find_done(REC_COMMIT, 1);
+	CU_ASSERT_FATAL(first != NULL);
+	put_copy(1, 2, 1);
+	put_outcome(1, 1, REC_OUT_DEFERRED);
+	/* 2: a copy whose commit never came: the original stands. */
+	put_message(2, 1);
+	put_outcome(2, 0, REC_OUT_SENT);
+	put_copy(2, 1, 0);
+	/* 3: copied, then finished. */
+	put_message(3, 1);
+	put_copy(3, 1, 1);
+	put_done(3);
+	wait_idle();
+
+	recover(&r);
+	CU_ASSERT_EQUAL(r.nlive, 2);
+	CU_ASSERT_EQUAL(r.lost, 0);
+	m = find_live(&r, 1);
+	CU_ASSERT_FATAL(m != NULL);
+	CU_ASSERT_EQUAL(m->flags & REC_CF_COPY, 0);
+	CU_ASSERT(m->commit.seq > first->seq);
+	CU_ASSERT(m->chunk[0].seq > first->seq);
+	CU_ASSERT_EQUAL(m->rcpt[0].state, RS_SENT);
+	CU_ASSERT_EQUAL(m->rcpt[1].state, RS_PENDING);
+	CU_ASSERT_EQUAL(m->rcpt[1].attempts, 2);	/* the later outcome */
+	check_content(m);
+	m = find_live(&r, 2);
+	CU_ASSERT_FATAL(m != NULL);
+	CU_ASSERT_EQUAL(m->nchunk, 1);
+	CU_ASSERT_EQUAL(m->rcpt[0].state, RS_SENT);
+	check_content(m);
+	CU_ASSERT_PTR_NULL(find_live(&r, 3));
+	recovery_free(&r);
+
+	/* Read as the cold log, its messages supersede the hot log's. */
+	recovery_init(&r, 0);
+	r.keep_known = 1;
+	CU_ASSERT_FATAL(recovery_run(&r, T.dirfd) == 0);
+	CU_ASSERT_PTR_NOT_NULL(idmap_get(&r.known, 1));
+	CU_ASSERT_PTR_NOT_NULL(idmap_get(&r.known, 3));
+	recovery_init(&hot, 0);
+	hot.superseded = &r.known;
+	CU_ASSERT_FATAL(recovery_run(&hot, T.dirfd) == 0);
+	CU_ASSERT_EQUAL(hot.nlive, 0);
+	CU_ASSERT_EQUAL(hot.moved, 2);
+	recovery_free(&hot);
+	recovery_free(&r);
+	teardown();
+}
+
 static CU_TestInfo tests[] = {
 	{ "write, rotate, recover", test_roundtrip },
+	{ "copies supersede, and the cold log the hot", test_copies },
 	{ "torn tail of the last segment", test_torn_tail },
 	{ "corruption in an earlier segment", test_corruption_middle },
 	{ "power cut keeps what was synced", test_power_cut },
@@ -953,6 +1623,12 @@ static CU_TestInfo tests[] = {
 	{ "data before damage is possibly lost", test_possibly_lost },
 	{ "rotation syncs the data of a later commit",
 	    test_rotation_syncs_data },
+	{ "torn tail: every cut of the last records",
+	    test_torn_every_offset },
+	{ "torn tail: every byte of the last records flipped",
+	    test_flip_tail_every_byte },
+	{ "corruption: every byte of a message flipped mid-log",
+	    test_flip_middle_every_byte },
 	CU_TEST_INFO_NULL
 };
 
