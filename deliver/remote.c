@@ -1,14 +1,16 @@
 /*
  * The remote delivery agent.  It runs as mail_owner and sends every job
- * to the relayhost over a connection of its own (remote_session.c); the
- * queue decides how many jobs are in flight at once.  Before a job goes
- * out, its addresses are checked so that nothing from the envelope can
- * turn into an SMTP command of its own on the wire.
+ * to the relayhost (remote_session.c), over a new connection or one kept
+ * idle from an earlier job; the queue decides how many jobs are in
+ * flight at once.  Before a job goes out, its addresses are checked so
+ * that nothing from the envelope can turn into an SMTP command of its
+ * own on the wire.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <event2/event.h>
@@ -18,8 +20,10 @@
 #include "log.h"
 #include "relayhost.h"
 #include "remote.h"
+#include "xmalloc.h"
 
 static struct agent	 agent;
+static char		*relayhost_seen;	/* at the last job */
 
 /* An address fit for "MAIL FROM:<...>" or "RCPT TO:<...>". */
 static int
@@ -46,6 +50,22 @@ check_addresses(struct djob *job, const char *relay)
 	return job->nreported == job->nrcpt ? -1 : 0;
 }
 
+/*
+ * A reload that changed relayhost leaves idle connections to the old
+ * one; they are closed when the next job shows the change (or when they
+ * time out, if that comes first).
+ */
+static void
+note_relayhost(const char *spec)
+{
+	if (relayhost_seen != NULL && strcmp(relayhost_seen, spec) == 0)
+		return;
+	if (relayhost_seen != NULL)
+		session_cache_close();
+	free(relayhost_seen);
+	relayhost_seen = xstrdup(spec);
+}
+
 static void
 remote_start(struct djob *job)
 {
@@ -54,6 +74,7 @@ remote_start(struct djob *job)
 	socklen_t sslen;
 	char label[RELAYHOST_LABEL_MAX], text[300];
 
+	note_relayhost(spec != NULL ? spec : "");
 	if (check_addresses(job, agent.relay_none) == -1) {
 		job_done(job);
 		return;
@@ -105,6 +126,9 @@ remote_main(const struct child_env *env, struct config *cfg)
 
 	if ((base = event_base_new()) == NULL)
 		fatal("remote: cannot create the event loop");
+	/* The agent ends with exit(): idle connections get their QUIT. */
+	if (atexit(session_exit) != 0)
+		fatal("remote: cannot register the exit handler");
 	agent_init(&agent, base, env, cfg, "remote", "none", &remote_ops);
 	agent_run(&agent);
 }

@@ -1,11 +1,10 @@
 /*
- * The SMTP client: one connection per job, driven by the agent's event
- * loop.  Connect (non-blocking), greeting, EHLO (HELO when EHLO gets a
- * 5xx), MAIL, one RCPT per recipient, DATA, the content dot-stuffed from
- * the job's memory file, the final dot, QUIT.  With PIPELINING, MAIL, the
- * RCPTs and DATA go out in one write and their replies are read in order
- * (RFC 2920).  Each wait has the timeout of RFC 5321 section 4.5.3.2,
- * from the config.
+ * The SMTP client, driven by the agent's event loop.  Connect
+ * (non-blocking), greeting, EHLO (HELO when EHLO gets a 5xx), MAIL, one
+ * RCPT per recipient, DATA, the content dot-stuffed from the job's memory
+ * file, the final dot.  With PIPELINING, MAIL, the RCPTs and DATA go out
+ * in one write and their replies are read in order (RFC 2920).  Each wait
+ * has the timeout of RFC 5321 section 4.5.3.2, from the config.
  *
  * Failures of the connection or of the session before MAIL (greeting,
  * EHLO, HELO) defer every recipient, even for a 5xx: the relayhost is our
@@ -13,8 +12,15 @@
  * verdict on the message.  Replies to MAIL, RCPT, DATA and the final dot
  * defer (4xx) or bounce (5xx) what they concern.
  *
- * Once every recipient is reported the job is done; the session lives on
- * alone for the QUIT exchange and then frees itself.
+ * Once every recipient is reported the job is done.  A session whose
+ * transaction ended with any reply to the final dot but 421 goes idle
+ * into the connection cache, with its EHLO result, and the next job for
+ * the same destination starts at MAIL on it (most recently used first).
+ * Every other end is a QUIT (the session lives on alone for it and then
+ * frees itself) or, when the connection is broken, a close.  A cached
+ * connection that the server dropped may show it only at the next MAIL:
+ * that job then starts again, once, on a new connection, so that a stale
+ * connection never defers mail.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -24,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -53,12 +60,27 @@ enum rstate {
 	RS_BODY,
 	RS_DOT,		/* the reply to the final dot */
 	RS_DISCARD,	/* an empty message ends a 354 nobody needed */
+	RS_IDLE,	/* in the cache, between jobs */
 	RS_QUIT,	/* detached from the job */
 };
 
+/* How a job leaves its session. */
+enum rend {
+	END_CLOSE,	/* the connection cannot go on: close it */
+	END_QUIT,	/* sound, but its state is unclear: QUIT */
+	END_KEEP,	/* a transaction ended cleanly: cache it */
+};
+
+TAILQ_HEAD(rsession_list, rsession);
+
 struct rsession {
+	TAILQ_ENTRY(rsession)	 entry;		/* on list */
+	struct rsession_list	*list;		/* idle, quitting or NULL */
+	struct agent		*agent;
 	struct djob		*job;		/* NULL once detached */
 	struct event_base	*base;
+	struct sockaddr_storage	 dest;		/* the cache's key */
+	socklen_t		 destlen;
 	char			 relay[RELAYHOST_LABEL_MAX];
 	int			 fd;		/* until bev owns it */
 	struct event		*conn_ev;
@@ -68,6 +90,9 @@ struct rsession {
 	struct smtp_reply	 reply;
 	unsigned		 ext;		/* EHLO_* */
 	uint64_t		 size_limit;
+	int64_t			 born;		/* connect, monotonic seconds */
+	int64_t			 uses;		/* transactions begun */
+	int			 reused;	/* the job found it idle */
 
 	/*
 	 * The envelope as commands: 0 is MAIL, 1..nsend the RCPTs of
@@ -89,18 +114,60 @@ struct rsession {
 	int			 dead;
 };
 
+/* Idle sessions, most recently used first, and those saying QUIT. */
+static struct rsession_list	idle = TAILQ_HEAD_INITIALIZER(idle);
+static struct rsession_list	quitting = TAILQ_HEAD_INITIALIZER(quitting);
+static int64_t			nidle;
+
 static void	read_cb(struct bufferevent *, void *);
+static void	send_cmd(struct rsession *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+static void	start_envelope(struct rsession *);
+static void	session_retry(struct rsession *);
 
 static const struct config *
 cfg_of(struct rsession *s)
 {
-	return s->job->agent->cfg;
+	return s->agent->cfg;
+}
+
+static int64_t
+now_secs(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+static void
+list_put(struct rsession *s, struct rsession_list *list, int head)
+{
+	if (head)
+		TAILQ_INSERT_HEAD(list, s, entry);
+	else
+		TAILQ_INSERT_TAIL(list, s, entry);
+	s->list = list;
+	if (list == &idle)
+		nidle++;
+}
+
+static void
+list_remove(struct rsession *s)
+{
+	if (s->list == NULL)
+		return;
+	TAILQ_REMOVE(s->list, s, entry);
+	if (s->list == &idle)
+		nidle--;
+	s->list = NULL;
 }
 
 /* Close the connection and drop the session (see busy). */
 static void
 session_free(struct rsession *s)
 {
+	list_remove(s);
 	if (s->conn_ev != NULL)
 		event_free(s->conn_ev);
 	if (s->bev != NULL)
@@ -172,6 +239,8 @@ doing(const struct rsession *s)
 		    "than once";
 	case RS_DISCARD:
 		return "ending an empty message";
+	case RS_IDLE:
+		return "waiting idle for the next message";
 	case RS_QUIT:
 		return "sending QUIT";
 	}
@@ -201,36 +270,112 @@ replied_to(const struct rsession *s)
 	}
 }
 
-/*
- * Every recipient is reported: end the job.  With quit set the
- * connection is still sound, and the session stays for QUIT.
- */
-static void
-session_end(struct rsession *s, int quit)
+/* Part the job from the session, which keeps only the connection. */
+static struct djob *
+detach(struct rsession *s)
 {
 	struct djob *job = s->job;
 
 	job->priv = NULL;
 	s->job = NULL;
-	if (quit && s->bev != NULL) {
+	free(s->order);
+	free(s->accepted);
+	s->order = NULL;
+	s->accepted = NULL;
+	s->nsend = s->nsent = s->nreplied = s->naccepted = 0;
+	s->mail_failed = 0;
+	s->reused = 0;
+	return job;
+}
+
+/* Say QUIT; the session frees itself on the reply or after QUIT_SECS. */
+static void
+session_quit(struct rsession *s)
+{
+	list_remove(s);
+	evtimer_del(s->timer);
+	s->state = RS_QUIT;
+	send_cmd(s, "QUIT\r\n");
+	arm(s, QUIT_SECS);
+	list_put(s, &quitting, 0);
+}
+
+/* May the connection take another transaction? */
+static int
+reusable(struct rsession *s)
+{
+	const struct config *cfg = cfg_of(s);
+
+	if (s->agent->stopping || cfg->smtp_connection_cache_time_limit == 0)
+		return 0;
+	if (cfg->smtp_connection_reuse_count_limit > 0 &&
+	    s->uses >= cfg->smtp_connection_reuse_count_limit)
+		return 0;
+	return now_secs() - s->born < cfg->smtp_connection_reuse_time_limit;
+}
+
+/* Keep the session idle for the next job to its destination. */
+static void
+cache_put(struct rsession *s)
+{
+	const struct config *cfg = cfg_of(s);
+
+	if (!reusable(s)) {
+		session_quit(s);
+		return;
+	}
+	evtimer_del(s->timer);
+	s->state = RS_IDLE;
+	list_put(s, &idle, 1);
+	arm(s, cfg->smtp_connection_cache_time_limit);
+	while (nidle > cfg->delivery_concurrency)
+		session_quit(TAILQ_LAST(&idle, rsession_list));
+}
+
+/* The most recently used idle session to sa still fit for reuse. */
+static struct rsession *
+cache_take(const struct sockaddr *sa, socklen_t salen)
+{
+	struct rsession *s, *next;
+
+	for (s = TAILQ_FIRST(&idle); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (s->destlen != salen || memcmp(&s->dest, sa, salen) != 0)
+			continue;
+		if (!reusable(s)) {
+			session_quit(s);
+			continue;
+		}
+		list_remove(s);
 		evtimer_del(s->timer);
-		s->state = RS_QUIT;
-		evbuffer_add_printf(bufferevent_get_output(s->bev),
-		    "QUIT\r\n");
-		arm(s, QUIT_SECS);
-	} else
+		return s;
+	}
+	return NULL;
+}
+
+/* Every recipient is reported: end the job, and the session as how says. */
+static void
+session_end(struct rsession *s, enum rend how)
+{
+	struct djob *job = detach(s);
+
+	if (how == END_KEEP && s->bev != NULL)
+		cache_put(s);
+	else if (how != END_CLOSE && s->bev != NULL)
+		session_quit(s);
+	else
 		session_free(s);
 	job_done(job);
 }
 
 /* Report what is still open the same way and end the job. */
 static void
-session_fail(struct rsession *s, int quit, enum deliver_status st,
+session_fail(struct rsession *s, enum rend how, enum deliver_status st,
     const char *dsn, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
 static void
-session_fail(struct rsession *s, int quit, enum deliver_status st,
+session_fail(struct rsession *s, enum rend how, enum deliver_status st,
     const char *dsn, const char *fmt, ...)
 {
 	char text[REPLY_TEXT_MAX + 200];
@@ -240,7 +385,7 @@ session_fail(struct rsession *s, int quit, enum deliver_status st,
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	job_report_rest(s->job, st, dsn, s->relay, text, NULL);
-	session_end(s, quit);
+	session_end(s, how);
 }
 
 /* "[192.0.2.1]:25 answered RCPT TO with: 550 ..." */
@@ -282,12 +427,8 @@ fail_session_reply(struct rsession *s)
 		reply_text(s, text, sizeof(text));
 	job_report_rest(s->job, DSTATUS_DEFER, dsn, s->relay, text,
 	    s->reply.text);
-	session_end(s, 1);
+	session_end(s, END_QUIT);
 }
-
-static void
-send_cmd(struct rsession *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 
 static void
 send_cmd(struct rsession *s, const char *fmt, ...)
@@ -343,8 +484,8 @@ start_envelope(struct rsession *s)
 
 	if ((s->ext & EHLO_SIZE) && s->size_limit > 0 &&
 	    job->len > s->size_limit) {
-		session_fail(s, 1, DSTATUS_BOUNCE, "5.3.4", "message size "
-		    "%llu exceeds size limit %llu of server %s",
+		session_fail(s, END_QUIT, DSTATUS_BOUNCE, "5.3.4",
+		    "message size %llu exceeds size limit %llu of server %s",
 		    (unsigned long long)job->len,
 		    (unsigned long long)s->size_limit, s->relay);
 		return;
@@ -356,6 +497,7 @@ start_envelope(struct rsession *s)
 			s->order[s->nsend++] = i;
 
 	s->state = RS_ENVELOPE;
+	s->uses++;
 	if (s->ext & EHLO_PIPELINING)
 		for (k = 0; k <= s->nsend + 1; k++)
 			send_envelope(s, k);
@@ -382,8 +524,8 @@ body_fill(struct rsession *s)
 			continue;
 		if (r <= 0) {
 			/* No dot: the server drops the partial message. */
-			session_fail(s, 0, DSTATUS_DEFER, "4.3.0", "cannot "
-			    "read the spooled message: %s", r == 0 ?
+			session_fail(s, END_CLOSE, DSTATUS_DEFER, "4.3.0",
+			    "cannot read the spooled message: %s", r == 0 ?
 			    "it is shorter than announced" : strerror(errno));
 			return;
 		}
@@ -423,6 +565,10 @@ on_envelope(struct rsession *s)
 	uint32_t k = s->nreplied, i;
 	int ok = r->code / 100 == 2;
 
+	if (k == 0 && r->code == 421 && s->reused) {
+		session_retry(s);
+		return;
+	}
 	reply_text(s, text, sizeof(text));
 	s->nreplied++;
 	if (k == 0 && !ok) {
@@ -453,7 +599,7 @@ on_envelope(struct rsession *s)
 		}
 		st = reply_status(r, &dsn);	/* a 2xx defers: 354 was due */
 		job_report_rest(job, st, dsn, s->relay, text, r->text);
-		session_end(s, 1);
+		session_end(s, END_QUIT);
 		return;
 	}
 
@@ -463,7 +609,7 @@ on_envelope(struct rsession *s)
 	}
 	/* Not pipelined: the next command, if any is still worth sending. */
 	if (s->mail_failed || (k == s->nsend && s->naccepted == 0)) {
-		session_end(s, 1);
+		session_end(s, END_QUIT);
 		return;
 	}
 	send_envelope(s, k + 1);
@@ -492,7 +638,8 @@ on_dot(struct rsession *s)
 	/* Reported by RCPT already; a guard against a broken count. */
 	job_report_rest(job, DSTATUS_DEFER, "4.5.0", s->relay, text,
 	    s->reply.text);
-	session_end(s, 1);
+	/* Whatever the class, the transaction is over; 421 says goodbye. */
+	session_end(s, s->reply.code == 421 ? END_CLOSE : END_KEEP);
 }
 
 static void
@@ -546,13 +693,14 @@ dispatch(struct rsession *s)
 		on_dot(s);
 		break;
 	case RS_DISCARD:
-		session_end(s, 1);
+		session_end(s, END_QUIT);
 		break;
 	case RS_QUIT:
 		session_free(s);
 		break;
 	case RS_CONNECT:
 	case RS_BODY:
+	case RS_IDLE:
 		panic("remote: reply dispatched while %s", doing(s));
 	}
 }
@@ -564,14 +712,15 @@ bad_reply(struct rsession *s, const char *what)
 	if (s->state == RS_QUIT)
 		session_free(s);
 	else
-		session_fail(s, 0, DSTATUS_DEFER, "4.5.0", "%s from %s while "
-		    "%s", what, s->relay, doing(s));
+		session_fail(s, END_CLOSE, DSTATUS_DEFER, "4.5.0",
+		    "%s from %s while %s", what, s->relay, doing(s));
 }
 
 /*
  * Read what the server sent, a line at a time.  Any reply may end the
  * session or move it on (replies wait while the content goes out), so
- * each pass looks again.
+ * each pass looks again.  An idle session expects nothing: whatever
+ * comes (most likely a 421 before a close) ends it.
  */
 static void
 read_cb(struct bufferevent *bev, void *arg)
@@ -584,6 +733,11 @@ read_cb(struct bufferevent *bev, void *arg)
 
 	enter(s);
 	while (!s->dead && s->state != RS_BODY && s->state != RS_CONNECT) {
+		if (s->state == RS_IDLE) {
+			if (evbuffer_get_length(in) > 0)
+				session_free(s);
+			break;
+		}
 		line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
 		if (line == NULL) {
 			if (evbuffer_get_length(in) > REPLY_LINE_MAX + 2)
@@ -620,6 +774,13 @@ write_cb(struct bufferevent *bev, void *arg)
 	leave(s);
 }
 
+/* Lost before MAIL's reply on a cached connection: it was stale. */
+static int
+stale(const struct rsession *s)
+{
+	return s->reused && s->state == RS_ENVELOPE && s->nreplied == 0;
+}
+
 static void
 event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -628,18 +789,21 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 
 	(void)bev;
 	enter(s);
-	if (s->state == RS_QUIT)
+	if (s->state == RS_QUIT || s->state == RS_IDLE)
 		session_free(s);
 	else if (what & BEV_EVENT_TIMEOUT)
-		session_fail(s, 0, DSTATUS_DEFER, "4.4.2", "conversation "
-		    "with %s timed out while %s", s->relay, doing(s));
+		session_fail(s, END_CLOSE, DSTATUS_DEFER, "4.4.2",
+		    "conversation with %s timed out while %s", s->relay,
+		    doing(s));
+	else if (stale(s))
+		session_retry(s);
 	else if ((what & BEV_EVENT_ERROR) && err != 0)
-		session_fail(s, 0, DSTATUS_DEFER, "4.4.2", "lost connection "
-		    "with %s while %s: %s", s->relay, doing(s),
-		    strerror(err));
+		session_fail(s, END_CLOSE, DSTATUS_DEFER, "4.4.2",
+		    "lost connection with %s while %s: %s", s->relay,
+		    doing(s), strerror(err));
 	else
-		session_fail(s, 0, DSTATUS_DEFER, "4.4.2", "lost connection "
-		    "with %s while %s", s->relay, doing(s));
+		session_fail(s, END_CLOSE, DSTATUS_DEFER, "4.4.2",
+		    "lost connection with %s while %s", s->relay, doing(s));
 	leave(s);
 }
 
@@ -653,9 +817,12 @@ timer_cb(evutil_socket_t fd, short ev, void *arg)
 	enter(s);
 	if (s->state == RS_QUIT)
 		session_free(s);
+	else if (s->state == RS_IDLE)
+		session_quit(s);	/* smtp_connection_cache_time_limit */
 	else
-		session_fail(s, 0, DSTATUS_DEFER, "4.4.2", "conversation "
-		    "with %s timed out while %s", s->relay, doing(s));
+		session_fail(s, END_CLOSE, DSTATUS_DEFER, "4.4.2",
+		    "conversation with %s timed out while %s", s->relay,
+		    doing(s));
 	leave(s);
 }
 
@@ -668,8 +835,8 @@ connected(struct rsession *s)
 
 	s->bev = bufferevent_socket_new(s->base, s->fd, BEV_OPT_CLOSE_ON_FREE);
 	if (s->bev == NULL) {
-		session_fail(s, 0, DSTATUS_DEFER, "4.3.0", "cannot set up "
-		    "the connection to %s", s->relay);
+		session_fail(s, END_CLOSE, DSTATUS_DEFER, "4.3.0",
+		    "cannot set up the connection to %s", s->relay);
 		return;
 	}
 	s->fd = -1;
@@ -679,8 +846,8 @@ connected(struct rsession *s)
 	/* Libevent restarts this with every write that makes progress. */
 	bufferevent_set_timeouts(s->bev, NULL, &block);
 	if (bufferevent_enable(s->bev, EV_READ | EV_WRITE) == -1) {
-		session_fail(s, 0, DSTATUS_DEFER, "4.3.0", "cannot set up "
-		    "the connection to %s", s->relay);
+		session_fail(s, END_CLOSE, DSTATUS_DEFER, "4.3.0",
+		    "cannot set up the connection to %s", s->relay);
 		return;
 	}
 	s->state = RS_GREETING;
@@ -698,13 +865,13 @@ connect_cb(evutil_socket_t fd, short ev, void *arg)
 	s->conn_ev = NULL;
 	enter(s);
 	if (ev & EV_TIMEOUT)
-		session_fail(s, 0, DSTATUS_DEFER, "4.4.1", "connect to %s: "
-		    "Connection timed out", s->relay);
+		session_fail(s, END_CLOSE, DSTATUS_DEFER, "4.4.1",
+		    "connect to %s: Connection timed out", s->relay);
 	else {
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 			err = errno;
 		if (err != 0)
-			session_fail(s, 0, DSTATUS_DEFER, "4.4.1",
+			session_fail(s, END_CLOSE, DSTATUS_DEFER, "4.4.1",
 			    "connect to %s: %s", s->relay, strerror(err));
 		else
 			connected(s);
@@ -712,18 +879,23 @@ connect_cb(evutil_socket_t fd, short ev, void *arg)
 	leave(s);
 }
 
-void
-session_start(struct djob *job, const struct sockaddr *sa, socklen_t salen,
-    const char *label)
+/* Open a new connection to sa for the job. */
+static void
+session_connect(struct djob *job, const struct sockaddr *sa,
+    socklen_t salen, const char *label)
 {
 	struct rsession *s;
 	struct timeval tv;
 
 	s = xcalloc(1, sizeof(*s));
+	s->agent = job->agent;
 	s->job = job;
 	s->base = job->agent->base;
+	memcpy(&s->dest, sa, salen);
+	s->destlen = salen;
 	s->fd = -1;
 	s->state = RS_CONNECT;
+	s->born = now_secs();
 	reply_init(&s->reply);
 	strlcpy(s->relay, label, sizeof(s->relay));
 	job->priv = s;
@@ -733,13 +905,14 @@ session_start(struct djob *job, const struct sockaddr *sa, socklen_t salen,
 	s->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
 	if (s->fd == -1) {
-		session_fail(s, 0, DSTATUS_DEFER, "4.4.1", "connect to %s: "
-		    "cannot create a socket: %s", s->relay, strerror(errno));
+		session_fail(s, END_CLOSE, DSTATUS_DEFER, "4.4.1",
+		    "connect to %s: cannot create a socket: %s", s->relay,
+		    strerror(errno));
 		return;
 	}
 	if (connect(s->fd, sa, salen) == -1 && errno != EINPROGRESS) {
-		session_fail(s, 0, DSTATUS_DEFER, "4.4.1", "connect to %s: %s",
-		    s->relay, strerror(errno));
+		session_fail(s, END_CLOSE, DSTATUS_DEFER, "4.4.1",
+		    "connect to %s: %s", s->relay, strerror(errno));
 		return;
 	}
 	s->conn_ev = event_new(s->base, s->fd, EV_WRITE, connect_cb, s);
@@ -749,10 +922,80 @@ session_start(struct djob *job, const struct sockaddr *sa, socklen_t salen,
 		fatal("remote: cannot watch a connecting socket");
 }
 
+/*
+ * The cached connection died before MAIL's reply (a close, a reset, a
+ * 421): nothing of the job went through, so the job starts again on a
+ * new connection, which is not retried in turn.
+ */
+static void
+session_retry(struct rsession *s)
+{
+	struct sockaddr_storage dest = s->dest;
+	socklen_t destlen = s->destlen;
+	char relay[RELAYHOST_LABEL_MAX];
+	struct djob *job;
+
+	strlcpy(relay, s->relay, sizeof(relay));
+	job = detach(s);
+	log_debug("%s: cached connection to %s was gone, "
+	    "connecting again", job->qid, relay);
+	session_free(s);
+	session_connect(job, (const struct sockaddr *)&dest, destlen, relay);
+}
+
+void
+session_start(struct djob *job, const struct sockaddr *sa, socklen_t salen,
+    const char *label)
+{
+	struct rsession *s;
+
+	if (salen > sizeof(s->dest))
+		panic("remote: socket address of %u bytes", (unsigned)salen);
+	if ((s = cache_take(sa, salen)) == NULL) {
+		session_connect(job, sa, salen, label);
+		return;
+	}
+	s->job = job;
+	s->reused = 1;
+	job->priv = s;
+	start_envelope(s);
+}
+
 void
 session_abandon(struct djob *job)
 {
 	if (job->priv != NULL)
 		session_free(job->priv);
 	job_free(job);
+}
+
+void
+session_cache_close(void)
+{
+	while (!TAILQ_EMPTY(&idle))
+		session_quit(TAILQ_FIRST(&idle));
+}
+
+/*
+ * Write out at once what waits (the QUIT).  The bufferevent keeps the
+ * front of its output frozen outside its own callbacks; no callback
+ * comes any more.
+ */
+static void
+flush_now(struct rsession *s)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+
+	evbuffer_unfreeze(out, 1);
+	(void)evbuffer_write(out, bufferevent_getfd(s->bev));
+}
+
+void
+session_exit(void)
+{
+	struct rsession *s;
+
+	session_cache_close();
+	TAILQ_FOREACH(s, &quitting, entry)
+		flush_now(s);
 }

@@ -2,6 +2,7 @@
 
 import os
 import re
+import time
 
 import harness
 from harness import BulwarkTest
@@ -47,7 +48,104 @@ def mailq_columns(test, out, reason_of):
     return under
 
 
+class _Reader:
+    """The sink's view of one connection's input: notes when each line
+    came, and ends the connection (as EOF does) where ConnSink says."""
+
+    def __init__(self, sink, rfile, wfile):
+        self.sink, self.rfile, self.wfile = sink, rfile, wfile
+        self.mails = 0
+        self.ending = False
+
+    def readline(self, limit=-1):
+        if self.ending:
+            return b""
+        line = self.rfile.readline(limit)
+        with self.sink.lock:
+            self.sink.stamped.append((time.monotonic(), line))
+        if line[:4].upper() == b"MAIL":
+            self.mails += 1
+            if self.sink.on_reuse and self.mails > 1:
+                with self.sink.lock:
+                    self.sink.refused += 1
+                if self.sink.on_reuse == "421":
+                    self.wfile.write(b"421 4.4.2 pysink: one message per "
+                                     b"connection\r\n")
+                    self.wfile.flush()
+                return b""
+        # The lone dot ends the data; its reply goes out before the
+        # next read, so the close comes right after it.
+        if line == b".\r\n" and self.sink.close_after_dot:
+            self.ending = True
+        return line
+
+
+class ConnSink(harness.PySink):
+    """A PySink that closes each connection right after the reply to
+    the final dot (close_after_dot), or meets a second MAIL on one
+    connection with a close, after a 421 when on_reuse is "421" or at
+    once when it is "close" (refused counts those).  stamped holds each
+    line read, with its time.monotonic()."""
+
+    def __init__(self, close_after_dot=False, on_reuse=None, **kw):
+        self.close_after_dot = close_after_dot
+        self.on_reuse = on_reuse
+        self.stamped = []
+        self.refused = 0
+        super().__init__(**kw)
+
+    def _session(self, rfile, wfile):
+        super()._session(_Reader(self, rfile, wfile), wfile)
+
+    def quits(self):
+        with self.lock:
+            return self.commands.count("QUIT")
+
+
+def reuse_tid(i):
+    return "reuse-%d" % i
+
+
+def reuse_rcpts(i):
+    return ["r%da@remote.example" % i, "r%db@remote.example" % i]
+
+
 class RelayTest(BulwarkTest):
+
+    def conn_sink(self, **kw):
+        s = ConnSink(**kw)
+        self.addCleanup(s.close)
+        return s
+
+    def send_burst(self, d, n):
+        """n messages, each with recipients of its own; queue ids."""
+        qids = []
+        for i in range(n):
+            code, text = d.send(simple(reuse_tid(i)), rcpts=reuse_rcpts(i))
+            self.assertEqual(code, 250, text)
+            qids.append(d.queue_id_from(text))
+        return qids
+
+    def assert_each_once(self, d, sink, n):
+        """Every message of send_burst arrived, once, with its own
+        recipients, and no recipient was deferred or bounced."""
+        self.assertTrue(sink.wait_messages(n, 60),
+                        "%d of %d messages arrived:\n%s"
+                        % (len(sink.messages), n, d.log_tail()))
+        self.settle(d)
+        got = {}
+        for m in sink.messages:
+            tid = harness.header_value(m["data"], "x-test-id")
+            got.setdefault(tid, []).append(m["rcpts"])
+        want = {reuse_tid(i): [["<%s>" % a for a in reuse_rcpts(i)]]
+                for i in range(n)}
+        self.assertEqual(got, want)
+        log = d.log().decode("utf-8", "replace")
+        self.assertEqual(len(re.findall(r"relay=\[127\.0\.0\.1\]:\d+, "
+                                        r"delay=\S+, dsn=2\.\d+\.\d+, "
+                                        r"status=sent", log)), 2 * n, log)
+        self.assertNotIn("status=deferred", log)
+        self.assertNotIn("status=bounced", log)
 
     def test_relay_to_smtp_sink(self):
         """Mail for another domain from 127.0.0.1 reaches Postfix's
@@ -298,3 +396,138 @@ class RelayTest(BulwarkTest):
         for gone in ("someone@", "ok@", "hard@"):
             self.assertNotIn(gone, out)
         self.assertRegex(out, r"(?m)^-- \d+ Kbytes in 1 Request\.$")
+
+    def test_reuse_burst_shares_connections(self):
+        """A burst of messages to the relayhost goes over the connections
+        already open (never more than delivery_concurrency of them), each
+        message once with its own recipients, each connection greeted
+        with EHLO once."""
+        n = 8
+        sink = self.pysink()
+        d = self.daemon(relayhost="[127.0.0.1]:%d" % sink.port,
+                        delivery_concurrency="2",
+                        smtp_connection_cache_time_limit="60s")
+        self.send_burst(d, n)
+        self.assert_each_once(d, sink, n)
+        self.assertLess(sink.connections, n)
+        self.assertLessEqual(sink.connections, 2)
+        ehlos = [c for c in sink.commands if c.upper().startswith("EHLO")]
+        self.assertEqual(len(ehlos), sink.connections)
+
+    def test_reuse_server_closes_after_each_message(self):
+        """A relayhost that closes every connection after the reply to
+        the final dot defers nothing: a cached connection found closed,
+        while idle or at the next MAIL, gives way to a new one.  With
+        minimal_backoff at an hour, a deferral would keep a message from
+        arriving within the wait."""
+        n = 6
+        sink = self.conn_sink(close_after_dot=True)
+        d = self.daemon(relayhost="[127.0.0.1]:%d" % sink.port,
+                        delivery_concurrency="1",
+                        smtp_connection_cache_time_limit="60s",
+                        minimal_backoff="3600s", maximal_backoff="3600s")
+        self.send_burst(d, n)
+        self.assert_each_once(d, sink, n)
+        self.assertEqual(sink.connections, n)
+
+    def reuse_refused(self, how):
+        """A relayhost that ends a reused connection at its MAIL (how:
+        "421" or "close"): each such message goes again, at once, over a
+        new connection, and nothing is deferred."""
+        n = 5
+        sink = self.conn_sink(on_reuse=how)
+        d = self.daemon(relayhost="[127.0.0.1]:%d" % sink.port,
+                        delivery_concurrency="1",
+                        smtp_connection_cache_time_limit="60s",
+                        minimal_backoff="3600s", maximal_backoff="3600s")
+        self.send_burst(d, n)
+        self.assert_each_once(d, sink, n)
+        # One at a time, each message after the first found the last
+        # one's connection idle, lost it at MAIL, and opened a new one.
+        self.assertEqual(sink.refused, n - 1)
+        self.assertEqual(sink.connections, n)
+
+    def test_reuse_421_at_mail_tries_a_new_connection(self):
+        """421 to MAIL on a reused connection: a new connection."""
+        self.reuse_refused("421")
+
+    def test_reuse_close_at_mail_tries_a_new_connection(self):
+        """The connection closed at MAIL on reuse: a new connection."""
+        self.reuse_refused("close")
+
+    def test_reuse_count_limit(self):
+        """smtp_connection_reuse_count_limit = 2: two messages per
+        connection, then QUIT and a new one."""
+        n = 6
+        sink = self.pysink()
+        d = self.daemon(relayhost="[127.0.0.1]:%d" % sink.port,
+                        delivery_concurrency="1",
+                        smtp_connection_cache_time_limit="60s",
+                        smtp_connection_reuse_count_limit="2")
+        self.send_burst(d, n)
+        self.assert_each_once(d, sink, n)
+        self.assertEqual(sink.connections, n // 2)
+        self.assertTrue(harness.wait_until(
+            lambda: sink.commands.count("QUIT") == n // 2, 30),
+            sink.commands)
+
+    def test_idle_connection_quit_after_cache_time_limit(self):
+        """An idle connection is closed with QUIT once
+        smtp_connection_cache_time_limit (1s) has passed since its last
+        message, not at once."""
+        sink = self.conn_sink()
+        d = self.daemon(relayhost="[127.0.0.1]:%d" % sink.port,
+                        smtp_connection_cache_time_limit="1s")
+        code, text = d.send(simple("idle-quit"), rcpts=[REMOTE])
+        self.assertEqual(code, 250, text)
+        self.assertTrue(sink.wait_messages(1, 60), d.log_tail())
+        self.assertTrue(harness.wait_until(lambda: sink.quits() == 1, 30),
+                        "no QUIT on the idle connection:\n%s" % d.log_tail())
+        with sink.lock:
+            stamped = list(sink.stamped)
+        dot = [t for t, ln in stamped if ln == b".\r\n"]
+        quit = [t for t, ln in stamped if ln.upper().startswith(b"QUIT")]
+        self.assertEqual(len(dot), 1)
+        # The timer cannot fire before its second; a little slack for
+        # the sink's clock reading lines later than they were sent.
+        self.assertGreaterEqual(quit[0] - dot[0], 0.9)
+        self.assertEqual(sink.connections, 1)
+
+    def test_stop_quits_idle_connection(self):
+        """At stop, an idle cached connection is closed with QUIT (the
+        cache time limit, an hour, is not what closes it)."""
+        sink = self.conn_sink()
+        d = self.daemon(relayhost="[127.0.0.1]:%d" % sink.port,
+                        smtp_connection_cache_time_limit="1h")
+        code, text = d.send(simple("stop-quit"), rcpts=[REMOTE])
+        self.assertEqual(code, 250, text)
+        self.assertTrue(sink.wait_messages(1, 60), d.log_tail())
+        self.assertTrue(harness.wait_until(d.queue_empty, 30, step=0.2))
+        self.assertEqual(sink.quits(), 0)
+        self.assertEqual(d.stop(), 0)
+        self.assertTrue(harness.wait_until(lambda: sink.quits() == 1, 30),
+                        "no QUIT at stop:\n%s" % d.log_tail())
+
+    def test_relayhost_change_quits_idle_connection(self):
+        """After a reload that moves relayhost, mail goes to the new host
+        and the idle connection to the old one is closed with QUIT."""
+        old = self.conn_sink()
+        new = self.conn_sink()
+        d = self.daemon(relayhost="[127.0.0.1]:%d" % old.port,
+                        smtp_connection_cache_time_limit="1h")
+        code, text = d.send(simple("before-reload"), rcpts=[REMOTE])
+        self.assertEqual(code, 250, text)
+        self.assertTrue(old.wait_messages(1, 60), d.log_tail())
+        self.assertTrue(harness.wait_until(d.queue_empty, 30, step=0.2))
+        d.conf["relayhost"] = "[127.0.0.1]:%d" % new.port
+        d.write_config()
+        r = d.cli(harness.BULWARKCTL, ["-C", d.conf_path, "reload"])
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        code, text = d.send(simple("after-reload"), rcpts=[REMOTE])
+        self.assertEqual(code, 250, text)
+        self.assertTrue(new.wait_messages(1, 60), d.log_tail())
+        self.assertTrue(harness.wait_until(lambda: old.quits() == 1, 30),
+                        "old relayhost's connection not closed:\n%s"
+                        % d.log_tail())
+        self.assertEqual(len(old.messages), 1)
+        self.assertEqual(old.connections, 1)
