@@ -17,6 +17,7 @@ import smtplib
 import socket
 import socketserver
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -1255,3 +1256,257 @@ def stop_everything():
             d.kill_all()
         except Exception:
             pass
+
+
+# ------------------------------------------------------------ crash matrix
+#
+# Helpers for tests/integration/test_crash.py: find a role's process and
+# what it holds open by reading /proc only (cheap enough to poll every
+# millisecond), watch the log folder, crash the queue, and index what
+# arrived incrementally (tens of thousands of messages per test).
+
+def child_pids(pid):
+    """The children of pid, from /proc/PID/task/PID/children."""
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def role_pid(d, role, exclude=()):
+    """The pid of d's child that runs role (not one of exclude), or
+    None.  A child between fork and exec has no -R yet and is passed
+    over."""
+    if not d.running():
+        return None
+    for c in child_pids(d.pid):
+        if c not in exclude and proc_role(c) == role:
+            d.known.setdefault(c, _proc_start_time(c))
+            return c
+    return None
+
+
+def holds_open(pid, path):
+    """Does pid hold a descriptor on path, or on a file below it?"""
+    fds = "/proc/%d/fd" % pid
+    try:
+        names = os.listdir(fds)
+    except OSError:
+        return False
+    for n in names:
+        try:
+            link = os.readlink(os.path.join(fds, n))
+        except OSError:
+            continue
+        if link == path or link.startswith(path + "/"):
+            return True
+    return False
+
+
+def wait_gone(pid, timeout=20):
+    """Wait until pid has ended (a zombie counts as ended)."""
+    if not wait_until(lambda: not proc_alive(pid), timeout, step=0.005):
+        raise AssertionError("process %d still there after %ds"
+                             % (pid, timeout))
+
+
+def kill_queue(d):
+    """kill -9 of d's queue process; returns its pid once it is gone."""
+    q = role_pid(d, "queue")
+    if q is None:
+        raise AssertionError("no queue process to kill")
+    os.kill(q, signal.SIGKILL)
+    wait_gone(q)
+    return q
+
+
+def kill_tree(d):
+    """kill -9 of d's master and every process below it (found through
+    /proc, so that the signals go out together); returns time.time()
+    of the first.  d.kill_all() then takes what was forked meanwhile."""
+    pids = [d.pid] if d.running() else []
+    i = 0
+    while i < len(pids):
+        pids += [c for c in child_pids(pids[i]) if c not in pids]
+        i += 1
+    for p in pids:
+        d.known.setdefault(p, _proc_start_time(p))
+    t = time.time()
+    for p in pids:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    d.kill_all()
+    return t
+
+
+def power_cut(d):
+    """The test build's power cut (SIGUSR2 to the queue: every segment
+    cut to its last synced length, the spare unlinked, _exit(137)).
+    Returns the queue's pid once it is gone."""
+    q = role_pid(d, "queue")
+    if q is None:
+        raise AssertionError("no queue process to cut")
+    os.kill(q, signal.SIGUSR2)
+    wait_gone(q)
+    return q
+
+
+def log_segments(d, folder="log"):
+    """Numbers of the segment files in <spool>/<folder>."""
+    try:
+        names = os.listdir(os.path.join(d.spool, folder))
+    except FileNotFoundError:
+        return []
+    out = []
+    for n in names:
+        if n.endswith(".seg") and len(n) == 20:
+            try:
+                out.append(int(n[:16], 16))
+            except ValueError:
+                pass
+    return out
+
+
+def wait_new_segment(d, timeout, folder="log"):
+    """Poll <spool>/<folder> until a segment numbered above every one
+    there now appears; return (its number, time.time() when seen), or
+    None after timeout."""
+    top = max(log_segments(d, folder), default=-1)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        segs = log_segments(d, folder)
+        if segs and max(segs) > top:
+            return max(segs), time.time()
+        time.sleep(0.0005)
+    return None
+
+
+def _recovery_summary(pid):
+    # With one log: "recovery: segments=..."; with the cold log, the hot
+    # log's line comes last: "recovery: hot log: segments=...".
+    return re.compile(rb"(?m)^.*queue\[%s\]: recovery: (?:hot log: )?"
+                      rb"segments=.*$" % (str(pid).encode()
+                                          if pid else rb"\d+"))
+
+
+def recovery_done(d, pid):
+    """Has the queue process pid logged (the last line of) its recovery
+    summary?"""
+    return _recovery_summary(pid).search(d.log()) is not None
+
+
+def recovery_msec(d):
+    """How long the last recovery in d's log took (ms), or None."""
+    lines = _recovery_summary(None).findall(d.log())
+    m = re.search(rb"time=(\d+)ms", lines[-1]) if lines else None
+    return int(m.group(1)) if m else None
+
+
+def queued_ids(d):
+    """The queue ids mailq lists, or None when it gave no listing."""
+    out = d.mailq()
+    if "Mail queue is empty" in out:
+        return set()
+    if not re.search(r"(?m)^-- \d+ Kbytes in \d+ Requests?\.$", out):
+        return None
+    return set(re.findall(r"(?m)^([0-9A-Z]{12})[* ]", out))
+
+
+class _StampedList(list):
+    def append(self, m):
+        m["time"] = time.time()
+        list.append(self, m)
+
+
+class StampedSink(PySink):
+    """A PySink that also notes when it took each message (its "time",
+    from time.time()), and says nothing of a client that went away
+    mid-session (a crashed agent)."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.messages = _StampedList()
+        loud = self.server.handle_error
+
+        def handle_error(request, client_address):
+            if not isinstance(sys.exc_info()[1], ConnectionError):
+                loud(request, client_address)
+        self.server.handle_error = handle_error
+
+
+class Arrivals:
+    """Message-ID -> the arrival times of its copies, in a Maildir (the
+    file's mtime) and at sinks (a StampedSink's time).  Each file and
+    sink message is read once, so polling stays cheap."""
+
+    def __init__(self, maildir=None, sinks=()):
+        self.maildir = maildir
+        self.sinks = list(sinks)
+        self.seen = set()
+        self.taken = {}
+        self.times = {}
+
+    def _note(self, data, when):
+        mid = header_value(data, "message-id")
+        self.times.setdefault(mid, []).append(when)
+
+    def refresh(self):
+        """Read what is new; returns the map."""
+        if self.maildir is not None:
+            for p in self.maildir.new_files():
+                if p in self.seen:
+                    continue
+                try:
+                    when = os.stat(p).st_mtime
+                    with open(p, "rb") as f:
+                        data = f.read()
+                except FileNotFoundError:
+                    continue
+                self.seen.add(p)
+                self._note(data, when)
+        for s in self.sinks:
+            msgs = list(s.messages)
+            for m in msgs[self.taken.get(id(s), 0):]:
+                self._note(m["data"], m.get("time", time.time()))
+            self.taken[id(s)] = len(msgs)
+        return self.times
+
+    def missing(self, mids):
+        have = self.refresh()
+        return [m for m in mids if m not in have]
+
+    def wait_all(self, mids, timeout):
+        """Wait until every Message-ID in mids has arrived; returns
+        those still missing."""
+        mids = list(mids)
+        wait_until(lambda: not self.missing(mids), timeout, step=0.2)
+        return self.missing(mids)
+
+
+class LogWatch:
+    """The lines a daemon's log gains from now on, read incrementally."""
+
+    def __init__(self, d):
+        self.path = d.log_path
+        try:
+            self.pos = os.path.getsize(self.path)
+        except OSError:
+            self.pos = 0
+        self.rest = b""
+
+    def lines(self):
+        """Complete lines written since the last call."""
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.pos)
+                data = f.read()
+        except OSError:
+            return []
+        self.pos += len(data)
+        data = self.rest + data
+        lines = data.split(b"\n")
+        self.rest = lines.pop()
+        return lines
