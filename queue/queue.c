@@ -19,6 +19,7 @@
 #include "child.h"
 #include "config.h"
 #include "ipc.h"
+#include "latency.h"
 #include "log.h"
 #include "qid.h"
 #include "xmalloc.h"
@@ -128,7 +129,7 @@ on_smtpd_commit(struct qtxn *t, struct qmsg *m, int err, void *arg)
 	if (m != NULL) {
 		snprintf(text, sizeof(text), "2.0.0 Ok: queued as %s", m->qid);
 		smtpd_reply_result(t->peer_id, 250, text, m->qid);
-		stats_commit_latency(t->commit_ns);
+		stats_queue_commit(t->commit_ns);
 		return;
 	}
 	store_err_reply(err, &code, &etext);
@@ -213,8 +214,21 @@ msg_commit(uint64_t id, struct ipc_reader *rd)
 		log_debug("%s: smtpd counted %llu bytes, the queue %llu",
 		    t->qid, (unsigned long long)size,
 		    (unsigned long long)t->size);
-	t->commit_ns = stats_now_ns();
+	t->commit_ns = latency_now_ns();
 	store_txn_commit(t, &env, on_smtpd_commit, NULL);
+}
+
+static void
+commit_latency(struct ipc_reader *rd)
+{
+	uint32_t i, n = ipc_get_u32(rd);
+
+	if (n > rd->left / 8)
+		fatal("queue: garbled %s from smtpd: n=%u",
+		    ipc_type_name(rd->hdr->type), n);
+	for (i = 0; i < n; i++)
+		stats_session_latency(ipc_get_u64(rd));
+	ipc_get_end(rd);
 }
 
 static void
@@ -243,6 +257,9 @@ on_smtpd(struct ipc_chan *c, struct ipc_reader *rd, void *arg)
 		ipc_get_end(rd);
 		if ((t = idmap_del(&q.smtpd_txns, id)) != NULL)
 			store_txn_abort(t);
+		break;
+	case IMSG_COMMIT_LATENCY:
+		commit_latency(rd);
 		break;
 	default:
 		fatal("queue: unexpected %s from smtpd",

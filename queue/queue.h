@@ -180,9 +180,10 @@ int		 maildrop_parse_envelope(FILE *, char **sender, char ***rcpt,
 		    uint32_t *nrcpt, const char **why);
 
 /* stats.c */
-uint64_t	 stats_now_ns(void);
-/* A commit that started at start_ns (stats_now_ns) is answered now. */
-void		 stats_commit_latency(uint64_t start_ns);
+/* A commit read at start_ns (latency_now_ns) is answered now. */
+void		 stats_queue_commit(uint64_t start_ns);
+/* smtpd's figure: a client waited ns from its dot to the 250. */
+void		 stats_session_latency(uint64_t ns);
 void		 stats_format(char *, size_t, const struct queue_figures *);
 
 /* Dates as RFC 5322 writes them. */

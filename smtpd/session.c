@@ -27,6 +27,7 @@
 
 #include "header.h"
 #include "ipc.h"
+#include "latency.h"
 #include "log.h"
 #include "text.h"
 #include "xmalloc.h"
@@ -55,6 +56,7 @@ struct session {
 	TAILQ_ENTRY(session)	 entry;
 	RB_ENTRY(session)	 wait_entry;
 	uint64_t		 wait_id;	/* query or txn, when waiting */
+	uint64_t		 data_end_ns;	/* the dot came, monotonic */
 	int			 waiting;	/* in smtpd.waits */
 	int			 freeing;
 
@@ -656,6 +658,7 @@ session_data_end(struct session *s)
 	const char *refusal;
 	char reply[SMTP_REPLY_MAX];
 
+	s->data_end_ns = latency_now_ns();
 	session_chunk_flush(s);
 	free(s->chunk);
 	s->chunk = NULL;
@@ -706,6 +709,8 @@ session_queue_result(uint64_t id, uint32_t code, const char *text,
 	snprintf(reply, sizeof(reply), "%u %s\r\n", code, clean);
 	cmd_txn_reset(&s->st);
 	session_data_reply(s, 0, reply);
+	if (code == 250)
+		smtpd_commit_latency(latency_now_ns() - s->data_end_ns);
 	session_process(s);
 }
 

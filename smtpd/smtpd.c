@@ -105,6 +105,48 @@ throttle_clear(void)
 	session_resume_data();
 }
 
+/* --- commit latency ------------------------------------------------------ */
+
+/*
+ * The queue reports commit latency in bulwarkctl status, but only the
+ * listener sees the end of DATA and writes the 250; it sends its samples
+ * in batches, at most a second late.
+ */
+static void
+latency_report(evutil_socket_t fd, short what, void *arg)
+{
+	struct ipc_msg *msg;
+	size_t i;
+
+	if (smtpd.nlatency == 0)
+		return;
+	if (smtpd.queue != NULL) {
+		msg = ipc_msg_new(IMSG_COMMIT_LATENCY, 0);
+		ipc_add_u32(msg, (uint32_t)smtpd.nlatency);
+		for (i = 0; i < smtpd.nlatency; i++)
+			ipc_add_u64(msg, smtpd.latency[i]);
+		ipc_send(smtpd.queue, msg, IPC_NO_FD);
+	}
+	smtpd.nlatency = 0;
+}
+
+void
+smtpd_commit_latency(uint64_t ns)
+{
+	struct timeval tv = { 1, 0 };
+
+	if (smtpd.latency_ev == NULL && (smtpd.latency_ev =
+	    evtimer_new(smtpd.base, latency_report, NULL)) == NULL)
+		fatal("smtpd: evtimer_new failed");
+	smtpd.latency[smtpd.nlatency++] = ns;
+	if (smtpd.nlatency == SMTPD_LATENCY_BATCH) {
+		evtimer_del(smtpd.latency_ev);
+		latency_report(-1, 0, NULL);
+	} else if (smtpd.nlatency == 1 &&
+	    evtimer_add(smtpd.latency_ev, &tv) != 0)
+		fatal("smtpd: cannot arm the latency report timer");
+}
+
 /* --- the queue and the policy process ------------------------------------ */
 
 static void

@@ -19,6 +19,7 @@
 #include "ipc.h"
 
 #define SMTPD_CHUNK_MAX		(64 * 1024)	/* IMSG_MSG_CHUNK payload */
+#define SMTPD_LATENCY_BATCH	256	/* samples per report */
 #define SMTPD_QUEUE_HIGH	(4 * 1024 * 1024) /* stop reading DATA */
 #define SMTPD_QUEUE_LOW		(1024 * 1024)	/* read DATA again */
 #define SMTPD_STOP_SECS		8	/* master allows 10 */
@@ -57,6 +58,11 @@ struct smtpd {
 	int			 throttled;	/* queue channel too full */
 	struct event		*throttle_ev;
 	struct event		*sig_ev[2];
+
+	/* Commit latencies not yet reported to the queue, in ns. */
+	uint64_t		 latency[SMTPD_LATENCY_BATCH];
+	size_t			 nlatency;
+	struct event		*latency_ev;
 };
 
 extern struct smtpd smtpd;
@@ -67,6 +73,8 @@ struct smtpd_conf	*smtpd_conf_ref(void);
 void			 smtpd_conf_unref(struct smtpd_conf *);
 /* The queue channel is filling up: stop reading DATA for a while. */
 void			 smtpd_throttle_check(void);
+/* A commit took ns from the end of DATA to its 250: count it. */
+void			 smtpd_commit_latency(uint64_t ns);
 /* A session ended; during a stop the last one ends the process. */
 void			 smtpd_session_gone(void);
 

@@ -944,6 +944,7 @@ ipc_type_name(uint16_t type)
 	case IMSG_MSG_COMMIT:		return "MSG_COMMIT";
 	case IMSG_MSG_RESULT:		return "MSG_RESULT";
 	case IMSG_MSG_ABORT:		return "MSG_ABORT";
+	case IMSG_COMMIT_LATENCY:	return "COMMIT_LATENCY";
 	case IMSG_DELIVER_BEGIN:	return "DELIVER_BEGIN";
 	case IMSG_DELIVER_CHUNK:	return "DELIVER_CHUNK";
 	case IMSG_DELIVER_END:		return "DELIVER_END";

@@ -83,6 +83,9 @@ enum ipc_type {
 	IMSG_MSG_RESULT,	/* [txn] u32 code, str text, str qid: code 250
 				   only once the commit is on stable storage */
 	IMSG_MSG_ABORT,		/* [txn] -: forget the transaction */
+	IMSG_COMMIT_LATENCY,	/* [0] u32 n, n x u64 ns: commits answered
+				   250, each from the end of DATA to the
+				   reply, for bulwarkctl status */
 
 	/* queue -> deliver (local or remote): one delivery [job] */
 	IMSG_DELIVER_BEGIN = 80, /* [job] str qid, str sender,

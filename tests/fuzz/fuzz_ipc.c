@@ -98,6 +98,7 @@ layout(uint16_t type)
 	case IMSG_MSG_CHUNK:		return "d";
 	case IMSG_MSG_COMMIT:		return "ssssuqu*s";
 	case IMSG_MSG_RESULT:		return "uss";
+	case IMSG_COMMIT_LATENCY:	return "u*q";
 	case IMSG_DELIVER_BEGIN:	return "ssqqu*us";
 	case IMSG_DELIVER_CHUNK:	return "d";
 	case IMSG_DELIVER_RCPT:		return "uussss";
