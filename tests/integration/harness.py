@@ -1311,14 +1311,19 @@ def wait_gone(pid, timeout=20):
                              % (pid, timeout))
 
 
-def kill_queue(d):
-    """kill -9 of d's queue process; returns its pid once it is gone."""
+def _signal_queue(d, sig):
+    """Send sig to d's queue process; its pid once it is gone."""
     q = role_pid(d, "queue")
     if q is None:
-        raise AssertionError("no queue process to kill")
-    os.kill(q, signal.SIGKILL)
+        raise AssertionError("no queue process to signal")
+    os.kill(q, sig)
     wait_gone(q)
     return q
+
+
+def kill_queue(d):
+    """kill -9 of d's queue process; returns its pid once it is gone."""
+    return _signal_queue(d, signal.SIGKILL)
 
 
 def kill_tree(d):
@@ -1346,12 +1351,7 @@ def power_cut(d):
     """The test build's power cut (SIGUSR2 to the queue: every segment
     cut to its last synced length, the spare unlinked, _exit(137)).
     Returns the queue's pid once it is gone."""
-    q = role_pid(d, "queue")
-    if q is None:
-        raise AssertionError("no queue process to cut")
-    os.kill(q, signal.SIGUSR2)
-    wait_gone(q)
-    return q
+    return _signal_queue(d, signal.SIGUSR2)
 
 
 def log_segments(d, folder="log"):

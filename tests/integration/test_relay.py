@@ -117,6 +117,15 @@ class RelayTest(BulwarkTest):
         self.addCleanup(s.close)
         return s
 
+    def reuse_run(self, sink, n, **conf):
+        """A daemon relaying to sink that keeps idle connections for a
+        minute, given n messages by send_burst, each arriving once."""
+        d = self.daemon(relayhost="[127.0.0.1]:%d" % sink.port,
+                        smtp_connection_cache_time_limit="60s", **conf)
+        self.send_burst(d, n)
+        self.assert_each_once(d, sink, n)
+        return d
+
     def send_burst(self, d, n):
         """n messages, each with recipients of its own; queue ids."""
         qids = []
@@ -404,11 +413,7 @@ class RelayTest(BulwarkTest):
         with EHLO once."""
         n = 8
         sink = self.pysink()
-        d = self.daemon(relayhost="[127.0.0.1]:%d" % sink.port,
-                        delivery_concurrency="2",
-                        smtp_connection_cache_time_limit="60s")
-        self.send_burst(d, n)
-        self.assert_each_once(d, sink, n)
+        d = self.reuse_run(sink, n, delivery_concurrency="2")
         self.assertLess(sink.connections, n)
         self.assertLessEqual(sink.connections, 2)
         ehlos = [c for c in sink.commands if c.upper().startswith("EHLO")]
@@ -422,12 +427,8 @@ class RelayTest(BulwarkTest):
         arriving within the wait."""
         n = 6
         sink = self.conn_sink(close_after_dot=True)
-        d = self.daemon(relayhost="[127.0.0.1]:%d" % sink.port,
-                        delivery_concurrency="1",
-                        smtp_connection_cache_time_limit="60s",
-                        minimal_backoff="3600s", maximal_backoff="3600s")
-        self.send_burst(d, n)
-        self.assert_each_once(d, sink, n)
+        d = self.reuse_run(sink, n, delivery_concurrency="1",
+                           minimal_backoff="3600s", maximal_backoff="3600s")
         self.assertEqual(sink.connections, n)
 
     def reuse_refused(self, how):
@@ -436,12 +437,8 @@ class RelayTest(BulwarkTest):
         new connection, and nothing is deferred."""
         n = 5
         sink = self.conn_sink(on_reuse=how)
-        d = self.daemon(relayhost="[127.0.0.1]:%d" % sink.port,
-                        delivery_concurrency="1",
-                        smtp_connection_cache_time_limit="60s",
-                        minimal_backoff="3600s", maximal_backoff="3600s")
-        self.send_burst(d, n)
-        self.assert_each_once(d, sink, n)
+        d = self.reuse_run(sink, n, delivery_concurrency="1",
+                           minimal_backoff="3600s", maximal_backoff="3600s")
         # One at a time, each message after the first found the last
         # one's connection idle, lost it at MAIL, and opened a new one.
         self.assertEqual(sink.refused, n - 1)
@@ -460,12 +457,8 @@ class RelayTest(BulwarkTest):
         connection, then QUIT and a new one."""
         n = 6
         sink = self.pysink()
-        d = self.daemon(relayhost="[127.0.0.1]:%d" % sink.port,
-                        delivery_concurrency="1",
-                        smtp_connection_cache_time_limit="60s",
-                        smtp_connection_reuse_count_limit="2")
-        self.send_burst(d, n)
-        self.assert_each_once(d, sink, n)
+        d = self.reuse_run(sink, n, delivery_concurrency="1",
+                           smtp_connection_reuse_count_limit="2")
         self.assertEqual(sink.connections, n // 2)
         self.assertTrue(harness.wait_until(
             lambda: sink.commands.count("QUIT") == n // 2, 30),
