@@ -429,7 +429,7 @@ static int
 can_take(void)
 {
 	return !queue_stopping() && !store_disk_full() &&
-	    !sched_over_quota();
+	    sched_over_quota() == QUOTA_NONE;
 }
 
 /*

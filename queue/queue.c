@@ -141,6 +141,7 @@ static void
 msg_begin(uint64_t id)
 {
 	struct qtxn *t, *old;
+	enum quota which;
 
 	if (q.stopping) {
 		smtpd_reply_qid(id, 451, "4.3.0 Queue is stopping",
@@ -153,9 +154,9 @@ msg_begin(uint64_t id)
 		    "");
 		return;
 	}
-	if (sched_over_quota()) {
-		log_warn("NOQUEUE: reject: queue quota reached "
-		    "(queue_message_limit or queue_size_limit)");
+	if ((which = sched_over_quota()) != QUOTA_NONE) {
+		log_warn("NOQUEUE: reject: queue quota reached (%s)",
+		    sched_quota_name(which));
 		smtpd_reply_qid(id, 452, "4.3.1 Insufficient system storage: "
 		    "queue quota reached", "");
 		return;
@@ -214,6 +215,17 @@ msg_commit(uint64_t id, struct ipc_reader *rd)
 		log_debug("%s: smtpd counted %llu bytes, the queue %llu",
 		    t->qid, (unsigned long long)size,
 		    (unsigned long long)t->size);
+	/* Its size is known now: it must fit with the commits out. */
+	if (sched_over_size(t->size)) {
+		log_warn("%s: reject: queue quota reached (%s), size=%llu",
+		    t->qid, sched_quota_name(QUOTA_SIZE),
+		    (unsigned long long)t->size);
+		store_txn_abort(t);
+		rec_commit_free(&env);
+		smtpd_reply_result(id, 452, "4.3.1 Insufficient system "
+		    "storage: queue quota reached", "");
+		return;
+	}
 	t->commit_ns = latency_now_ns();
 	store_txn_commit(t, &env, on_smtpd_commit, NULL);
 }
@@ -367,6 +379,7 @@ status_reply(uint64_t id)
 	store_figures(&f);
 	f.message_limit = (uint64_t)q.cfg->queue_message_limit;
 	f.size_limit = (uint64_t)q.cfg->queue_size_limit;
+	f.quota = sched_over_quota();
 	stats_format(text, sizeof(text), &f);
 	msg = ipc_msg_new(IMSG_QUEUE_STATUS, id);
 	ipc_add_str(msg, text);

@@ -68,6 +68,12 @@ struct qtxn {
 	void		*arg;
 };
 
+enum quota {
+	QUOTA_NONE = 0,
+	QUOTA_MESSAGES,		/* queue_message_limit */
+	QUOTA_SIZE,		/* queue_size_limit */
+};
+
 /* What bulwarkctl status shows of the queue. */
 struct queue_figures {
 	uint64_t	messages;
@@ -79,11 +85,14 @@ struct queue_figures {
 	uint64_t	message_limit;
 	uint64_t	size_limit;
 	int		disk_full;
+	enum quota	quota;		/* the one reached, if any */
 	uint64_t	hot_segments;
 	uint64_t	cold_segments;
 	uint64_t	cold_messages;
 	uint64_t	cold_live;	/* bytes of their records */
 	uint64_t	moved;		/* copies made since start */
+	uint64_t	cold_syncs;
+	/* the hot log's I/O thread */
 	uint64_t	batches;
 	uint64_t	syncs;
 	uint64_t	commit_syncs;
@@ -102,6 +111,11 @@ void		 store_reload(void);
 void		 store_stop(void);
 /* Known full disk: new transactions get 452 4.3.1. */
 int		 store_disk_full(void);
+/*
+ * What the quotas must count beyond the queued messages: transactions
+ * begun and not ended, and the content of those being committed.
+ */
+void		 store_reserved(uint64_t *msgs, uint64_t *bytes);
 struct qtxn	*store_txn_begin(enum txn_origin);
 /* Append content (any length; split into records of QUEUE_CHUNK_MAX). */
 void		 store_txn_chunk(struct qtxn *, const void *, size_t);
@@ -147,8 +161,15 @@ void		 sched_stop(void (*drained)(void));
 struct qmsglist	*sched_messages(void);
 /* Messages, active, deferred, hold, archived, bytes. */
 void		 sched_stats(struct queue_figures *);
-/* Whether a new message must wait: a quota is reached. */
-int		 sched_over_quota(void);
+/*
+ * Whether a new message must wait: QUOTA_MESSAGES or QUOTA_SIZE, the
+ * first reached, counting what store_reserved() holds; else QUOTA_NONE.
+ */
+enum quota	 sched_over_quota(void);
+/* Whether a message of size bytes would pass queue_size_limit (size 0:
+ * whether it is reached). */
+int		 sched_over_size(uint64_t size);
+const char	*sched_quota_name(enum quota);
 enum agent	 sched_agent_of(const char *rcpt);
 
 /* bounce.c */

@@ -424,7 +424,8 @@ recovery_feed(struct recovery *r, uint64_t segno, const unsigned char *buf,
 	rec_scan(&s, on_item, r);
 	if (s.last_seq > r->last_seq)
 		r->last_seq = s.last_seq;
-	r->bytes += len;
+	/* Bytes of records, not the zero-filled room after them. */
+	r->bytes += s.valid_end;
 	judge_damage(r, &s, is_last);
 
 	if (s.tail_len == 0)

@@ -98,13 +98,36 @@ sched_stats(struct queue_figures *f)
 	f->bytes = S.bytes;
 }
 
-int
+enum quota
 sched_over_quota(void)
 {
 	const struct config *cfg = queue_config();
+	uint64_t msgs, bytes;
 
-	return S.nmsgs >= (uint64_t)cfg->queue_message_limit ||
-	    S.bytes >= (uint64_t)cfg->queue_size_limit;
+	store_reserved(&msgs, &bytes);
+	if (S.nmsgs + msgs >= (uint64_t)cfg->queue_message_limit)
+		return QUOTA_MESSAGES;
+	return sched_over_size(0) ? QUOTA_SIZE : QUOTA_NONE;
+}
+
+int
+sched_over_size(uint64_t size)
+{
+	uint64_t msgs, bytes;
+
+	store_reserved(&msgs, &bytes);
+	if (size == 0)
+		return S.bytes + bytes >=
+		    (uint64_t)queue_config()->queue_size_limit;
+	return S.bytes + bytes + size >
+	    (uint64_t)queue_config()->queue_size_limit;
+}
+
+const char *
+sched_quota_name(enum quota which)
+{
+	return which == QUOTA_MESSAGES ? "queue_message_limit" :
+	    "queue_size_limit";
 }
 
 enum agent

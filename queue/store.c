@@ -123,6 +123,8 @@ static struct {
 	struct qid_gen	*qgen;
 	struct idmap	 txns;		/* queue id -> struct qtxn */
 	struct idmap	 live;		/* queue id -> struct qmsg */
+	uint64_t	 open_txns;	/* begun, not yet ended */
+	uint64_t	 committing;	/* content bytes of commits out */
 	int		 disk_full;	/* a write met ENOSPC or EDQUOT */
 	struct event	*idle;
 	struct event	*mover;
@@ -439,6 +441,13 @@ store_disk_full(void)
 }
 
 void
+store_reserved(uint64_t *msgs, uint64_t *bytes)
+{
+	*msgs = st.open_txns;
+	*bytes = st.committing;
+}
+
+void
 store_figures(struct queue_figures *f)
 {
 	struct io_counters c;
@@ -456,6 +465,10 @@ store_figures(struct queue_figures *f)
 	f->syncs = c.syncs;
 	f->commit_syncs = c.commit_syncs;
 	f->commit_records = c.commit_records;
+	memset(&c, 0, sizeof(c));
+	if (COLD->io != NULL)
+		iothread_counters(COLD->io, &c);
+	f->cold_syncs = c.syncs;
 }
 
 /* --- transactions --------------------------------------------------- */
@@ -472,6 +485,7 @@ store_txn_begin(enum txn_origin origin)
 		if (l->io != NULL)
 			iothread_note_qid(l->io, t->id);
 	t->origin = origin;
+	st.open_txns++;
 	/* Every record of the transaction lands at the tail or later. */
 	t->pin_seg = segtab_tail(HOT->segs);
 	segtab_pin(HOT->segs, t->pin_seg);
@@ -482,6 +496,9 @@ store_txn_begin(enum txn_origin origin)
 static void
 txn_free(struct qtxn *t)
 {
+	st.open_txns--;
+	if (t->committing)
+		st.committing -= t->size;
 	qmsg_free(t->msg);
 	free(t->chunk);
 	free(t);
@@ -557,6 +574,7 @@ store_txn_commit(struct qtxn *t, struct rec_commit *env, txn_done_fn done,
 	t->done = done;
 	t->arg = arg;
 	t->committing = 1;
+	st.committing += t->size;
 	env->ndata = t->nsent;
 	env->size = t->size;
 	if (env->arrival == 0)

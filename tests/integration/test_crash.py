@@ -15,7 +15,7 @@ kills every process, the others get kill -9.
   recovery    the queue again and again while it reads a log of
               thousands of deferred messages, before it takes mail
   compaction  the queue while it copies live messages forward in the
-              cold log (skipped when bulwarkd has no cold_ settings)
+              cold log
 
 After each round every message acknowledged so far must have arrived
 (Maildir or relayhost sink, by Message-ID).  A message may arrive twice:
