@@ -122,22 +122,26 @@ class CrashTest(BulwarkTest):
         self.assertEqual(twice, [], "delivered again after a restart")
 
     def small_log_daemon(self):
-        """A daemon whose log/ is a 4 MiB tmpfs with 1 MiB segments,
-        relaying to a port where nothing listens yet."""
+        """A daemon whose log/ and cold/ are each a 4 MiB tmpfs with
+        1 MiB segments, relaying to a port where nothing listens yet.
+        Both logs: deferred mail moves to the cold log, which would
+        otherwise make room in log/ for ever."""
         if not harness.IS_ROOT:
             self.skipTest("needs root to mount a tmpfs")
         port = harness.free_port()
         d = self.daemon(start=False, segment_size="1M",
+                        cold_segment_size="1M",
                         relayhost="[127.0.0.1]:%d" % port)
-        log = os.path.join(d.spool, "log")
-        os.mkdir(log)
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m",
-                            "tmpfs", log], capture_output=True)
-        # As root the mount must work: a skip would hide it in CI.
-        self.assertEqual(r.returncode, 0, "cannot mount a tmpfs: %s"
-                         % r.stderr.decode("utf-8", "replace"))
-        self.addCleanup(subprocess.run, ["umount", "-l", log],
-                        capture_output=True)
+        for name in ("log", "cold"):
+            where = os.path.join(d.spool, name)
+            os.mkdir(where)
+            r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m",
+                                "tmpfs", where], capture_output=True)
+            # As root the mount must work: a skip would hide it in CI.
+            self.assertEqual(r.returncode, 0, "cannot mount a tmpfs: %s"
+                             % r.stderr.decode("utf-8", "replace"))
+            self.addCleanup(subprocess.run, ["umount", "-l", where],
+                            capture_output=True)
         d.start()
         return d, port
 
