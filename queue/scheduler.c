@@ -52,6 +52,8 @@ static struct {
 	uint64_t	 next_job;
 	struct event	*timer;
 	time_t		 timer_at;	/* 0: not armed */
+	struct event	*kick;		/* dispatch once this event is over */
+	int		 kicked[AGENT_COUNT];
 	int		 stopping;
 	void		(*drained)(void);	/* at stop, once idle */
 } S;
@@ -60,6 +62,35 @@ static const char *agent_name[AGENT_COUNT] = { "local", "remote" };
 
 static void	dispatch(enum agent);
 static void	on_timer(evutil_socket_t, short, void *);
+
+static void
+on_kick(evutil_socket_t fd, short what, void *arg)
+{
+	int a;
+
+	for (a = 0; a < AGENT_COUNT; a++)
+		if (S.kicked[a]) {
+			S.kicked[a] = 0;
+			dispatch(a);
+		}
+}
+
+/*
+ * Hand out work after the event being handled: a batch of commits gets
+ * all its 250 replies out before the first job is built, so that no
+ * client waits for the content of the messages synced with its own to
+ * be read back and sent to an agent.
+ */
+static void
+dispatch_soon(enum agent a)
+{
+	if (S.kick == NULL &&
+	    (S.kick = event_new(queue_base(), -1, 0, on_kick, NULL)) == NULL)
+		fatal("queue: cannot create the dispatch event");
+	S.kicked[a] = 1;
+	if (!event_pending(S.kick, EV_TIMEOUT, NULL))
+		event_active(S.kick, EV_TIMEOUT, 1);
+}
 
 void
 sched_init(void)
@@ -339,7 +370,7 @@ sched_update(struct qmsg *m)
 	for (a = 0; a < AGENT_COUNT; a++)
 		if (due[a]) {
 			enqueue(m, a);
-			dispatch(a);
+			dispatch_soon(a);
 		}
 }
 

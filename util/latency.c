@@ -1,7 +1,7 @@
 /*
  * Latency histograms.  A bucket is the top set bit of the duration in
- * nanoseconds and the three bits below it; its middle stands for every
- * value in it.
+ * nanoseconds and the LATENCY_STEP_BITS bits below it; its middle stands
+ * for every value in it.
  */
 #include <time.h>
 
@@ -25,8 +25,8 @@ bucket_of(uint64_t ns)
 	if (ns < LATENCY_STEPS)
 		return (size_t)ns;
 	msb = 63 - (unsigned)__builtin_clzll(ns);
-	b = (size_t)msb * LATENCY_STEPS +
-	    (size_t)((ns >> (msb - 3)) & (LATENCY_STEPS - 1));
+	b = (size_t)msb * LATENCY_STEPS + (size_t)((ns >>
+	    (msb - LATENCY_STEP_BITS)) & (LATENCY_STEPS - 1));
 	return b >= LATENCY_BUCKETS ? LATENCY_BUCKETS - 1 : b;
 }
 
@@ -36,10 +36,10 @@ bucket_mid(size_t b)
 {
 	size_t msb = b / LATENCY_STEPS, step = b % LATENCY_STEPS;
 
-	if (msb < 3)
+	if (msb < LATENCY_STEP_BITS)
 		return (double)b;
 	return ((double)(LATENCY_STEPS + step) + 0.5) *
-	    (double)(1ULL << (msb - 3));
+	    (double)(1ULL << (msb - LATENCY_STEP_BITS));
 }
 
 void

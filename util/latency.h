@@ -5,11 +5,13 @@
 #include <stdint.h>
 
 /*
- * A latency histogram: 8 buckets per doubling of nanoseconds, so a
- * percentile is known to within about 6% at any load, in fixed memory.
+ * A latency histogram: 32 buckets per doubling of nanoseconds, so a
+ * percentile is known to within about 1.5% at any load, in fixed memory
+ * (10 KiB): fine enough to tell 6.0 ms from 6.2 ms.
  */
-#define LATENCY_STEPS	8
-#define LATENCY_BUCKETS	(40 * LATENCY_STEPS)	/* up to 2^40 ns */
+#define LATENCY_STEP_BITS	5
+#define LATENCY_STEPS		(1u << LATENCY_STEP_BITS)
+#define LATENCY_BUCKETS		(40 * LATENCY_STEPS)	/* up to 2^40 ns */
 
 struct latency {
 	uint64_t	hist[LATENCY_BUCKETS];

@@ -1,17 +1,17 @@
 /*
- * Latency histograms: a percentile is within a bucket's width (1/8 of a
- * doubling) of the true one, and the edges behave.
+ * Latency histograms: a percentile is within a bucket's width (1/32 of
+ * a doubling) of the true one, and the edges behave.
  */
 #include "latency.h"
 #include "unit.h"
 
-/* Within 7% of want: half a bucket is at most 1/16 of a doubling. */
+/* Within 2% of want: half a bucket is at most 1/64 of a doubling. */
 static int
 near(double got, double want)
 {
 	double d = got > want ? got - want : want - got;
 
-	return d <= want * 0.07;
+	return d <= want * 0.02;
 }
 
 static void
@@ -58,6 +58,23 @@ test_tail(void)
 	CU_ASSERT(near(latency_percentile_ms(&l, 99), 40));
 }
 
+/* A floor of 6 ms: 5.9 and 6.2 ms fall on either side of it. */
+static void
+test_resolution(void)
+{
+	struct latency below, above;
+	int i;
+
+	memset(&below, 0, sizeof(below));
+	memset(&above, 0, sizeof(above));
+	for (i = 0; i < 100; i++) {
+		latency_add(&below, 5900000);
+		latency_add(&above, 6200000);
+	}
+	CU_ASSERT(latency_percentile_ms(&below, 99) < 6.0);
+	CU_ASSERT(latency_percentile_ms(&above, 99) > 6.0);
+}
+
 static void
 test_edges(void)
 {
@@ -89,6 +106,7 @@ static CU_TestInfo tests[] = {
 	{ "empty histogram", test_empty },
 	{ "uniform percentiles", test_uniform },
 	{ "a slow tail shows in p99", test_tail },
+	{ "5.9 and 6.2 ms on either side of 6", test_resolution },
 	{ "zero, tiny and huge values", test_edges },
 	{ "clock", test_monotonic_clock },
 	CU_TEST_INFO_NULL
