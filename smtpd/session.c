@@ -25,6 +25,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "cidr.h"
 #include "header.h"
 #include "ipc.h"
 #include "latency.h"
@@ -32,6 +33,7 @@
 #include "text.h"
 #include "xmalloc.h"
 
+#include "smtpd/admission.h"
 #include "smtpd/command.h"
 #include "smtpd/data.h"
 #include "smtpd/smtpd.h"
@@ -61,6 +63,7 @@ struct session {
 	int			 freeing;
 
 	struct smtpd_conf	*conf;
+	struct admit_ticket	 admit;		/* what it counts against */
 	struct bufferevent	*bev;
 	int			 kind;		/* LISTEN_* */
 	int			 state;		/* enum session_state */
@@ -220,6 +223,7 @@ session_free(struct session *s)
 	wait_remove(s);
 	TAILQ_REMOVE(&smtpd.sessions, s, entry);
 	smtpd.nsessions--;
+	admission_leave(smtpd.admission, &s->admit);
 	bufferevent_free(s->bev);
 	if (s->policy_ev != NULL)
 		event_free(s->policy_ev);
@@ -1005,30 +1009,96 @@ session_local_domain(const void *cfg, const char *domain)
 	return config_is_local_domain(cfg, domain);
 }
 
-/* Refuse a client over the session cap, without a session. */
+/* Why a client is refused before it has a session. */
+enum refusal {
+	REFUSE_TOTAL,		/* connection_limit */
+	REFUSE_ADDRESS,		/* client_connection_limit */
+	REFUSE_PREFIX,		/* prefix_connection_limit */
+};
+
+/*
+ * Refuse a client without a session: one line in the log naming the
+ * limit (the refusal class), one 421, and the socket closed.
+ */
 static void
-session_refuse(int fd, const struct sockaddr *sa, socklen_t salen)
+session_refuse(int fd, const char *name, enum refusal why,
+    const struct admit_key *prefix)
 {
-	char addr[SESSION_ADDR_MAX], name[SESSION_NAME_MAX];
-	char text[SMTP_REPLY_MAX];
+	const struct config *cfg = smtpd.conf->cfg;
+	char text[SMTP_REPLY_MAX], net[64];
+	const char *reply;
 	int n;
 
-	session_peer(sa, salen, addr, name);
-	log_info("NOQUEUE: reject: connect from %s: too many connections",
-	    name);
-	n = snprintf(text, sizeof(text), "421 4.7.0 %s Too many "
-	    "connections\r\n", smtpd.conf->cfg->myhostname);
+	switch (why) {
+	case REFUSE_ADDRESS:
+		log_info("NOQUEUE: reject: connect from %s: too many "
+		    "connections from this address (client_connection_limit "
+		    "%lld)", name, (long long)cfg->client_connection_limit);
+		reply = "Too many connections from your address";
+		break;
+	case REFUSE_PREFIX:
+		admission_key_text(prefix, net, sizeof(net));
+		log_info("NOQUEUE: reject: connect from %s: too many "
+		    "connections from %s (prefix_connection_limit %lld)",
+		    name, net, (long long)cfg->prefix_connection_limit);
+		reply = "Too many connections from your network";
+		break;
+	default:
+		log_info("NOQUEUE: reject: connect from %s: too many "
+		    "connections (connection_limit %lld)", name,
+		    (long long)cfg->connection_limit);
+		reply = "Too many connections";
+		break;
+	}
+	n = snprintf(text, sizeof(text), "421 4.7.0 %s %s\r\n",
+	    cfg->myhostname, reply);
 	if (n > 0 && (size_t)n < sizeof(text))
 		(void)send(fd, text, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
 	close(fd);
 }
 
-/* A new client: greet it, or refuse it over the cap. */
+/*
+ * Count the client against its address and prefix, or refuse it over a
+ * limit.  Clients in mynetworks and local submissions are not counted.
+ */
+static int
+session_admit(int fd, const struct sockaddr *sa, socklen_t salen,
+    struct admit_ticket *t)
+{
+	const struct smtpd_conf *c = smtpd.conf;
+	char addr[SESSION_ADDR_MAX], name[SESSION_NAME_MAX];
+	struct admit_limits lim;
+	enum admit_verdict v;
+	int exempt;
+
+	session_peer(sa, salen, addr, name);
+	if (smtpd.nsessions >= (size_t)c->cfg->connection_limit) {
+		session_refuse(fd, name, REFUSE_TOTAL, NULL);
+		return -1;
+	}
+	if (smtpd.admission == NULL)
+		smtpd.admission = admission_new();
+	exempt = c->mynetworks != NULL && addr[0] != '\0' &&
+	    cidr_lookup(c->mynetworks, addr) != NULL;
+	lim.per_address = c->cfg->client_connection_limit;
+	lim.per_prefix = c->cfg->prefix_connection_limit;
+	lim.v4_prefix = (int)c->cfg->ipv4_prefix_length;
+	lim.v6_prefix = (int)c->cfg->ipv6_prefix_length;
+	v = admission_enter(smtpd.admission, sa, &lim, exempt, t);
+	if (v == ADMIT_OK)
+		return 0;
+	session_refuse(fd, name, v == ADMIT_ADDRESS ? REFUSE_ADDRESS :
+	    REFUSE_PREFIX, &t->prefix);
+	return -1;
+}
+
+/* A new client: greet it, or refuse it over a limit. */
 void
 session_accept(int fd, const struct sockaddr *sa, socklen_t salen,
     int kind)
 {
 	const struct config *cfg = smtpd.conf->cfg;
+	struct admit_ticket ticket;
 	struct smtp_params p;
 	struct session *s;
 
@@ -1036,11 +1106,10 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen,
 		close(fd);
 		return;
 	}
-	if (smtpd.nsessions >= (size_t)cfg->connection_limit) {
-		session_refuse(fd, sa, salen);
+	if (session_admit(fd, sa, salen, &ticket) != 0)
 		return;
-	}
 	s = xcalloc(1, sizeof(*s));
+	s->admit = ticket;
 	s->kind = kind;
 	s->conf = smtpd_conf_ref();
 	s->last_verb = -1;

@@ -18,11 +18,13 @@
 #include <event2/event.h>
 
 #include "child.h"
+#include "cidr.h"
 #include "config.h"
 #include "ipc.h"
 #include "log.h"
 #include "xmalloc.h"
 
+#include "smtpd/admission.h"
 #include "smtpd/smtpd.h"
 
 #define ACCEPT_BATCH		64	/* connections per accept callback */
@@ -51,6 +53,26 @@ smtpd_next_id(void)
 
 /* The configuration for a new session, referenced. */
 struct smtpd_conf *
+smtpd_conf_new(struct config *cfg, char *err, size_t errlen)
+{
+	struct cidr_table *nets = NULL;
+	struct smtpd_conf *c;
+	char why[256];
+
+	if (cfg->mynetworks != NULL && cfg->mynetworks[0] != '\0' &&
+	    (nets = cidr_from_list(cfg->mynetworks, why, sizeof(why))) ==
+	    NULL) {
+		snprintf(err, errlen, "mynetworks: %s", why);
+		return NULL;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->cfg = cfg;
+	c->mynetworks = nets;
+	c->refs = 1;
+	return c;
+}
+
+struct smtpd_conf *
 smtpd_conf_ref(void)
 {
 	smtpd.conf->refs++;
@@ -63,6 +85,7 @@ smtpd_conf_unref(struct smtpd_conf *c)
 {
 	if (--c->refs > 0)
 		return;
+	cidr_free(c->mynetworks);
 	config_free(c->cfg);
 	free(c);
 }
@@ -388,13 +411,16 @@ reload(struct ipc_chan *master, struct ipc_reader *rd)
 {
 	struct smtpd_conf *c;
 	struct config *cfg;
+	char err[512];
 
 	if ((cfg = child_config_take(master, rd, "smtpd")) == NULL)
 		return;
+	if ((c = smtpd_conf_new(cfg, err, sizeof(err))) == NULL) {
+		config_free(cfg);
+		child_config_result(master, rd->hdr->id, err);
+		return;
+	}
 	/* Open sessions keep the configuration they started with. */
-	c = xcalloc(1, sizeof(*c));
-	c->cfg = cfg;
-	c->refs = 1;
 	smtpd_conf_unref(smtpd.conf);
 	smtpd.conf = c;
 	listeners_prune(cfg);
@@ -514,11 +540,11 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 void
 smtpd_main(const struct child_env *env, struct config *cfg)
 {
-	char empty[4096];
+	char empty[4096], err[512];
 
-	smtpd.conf = xcalloc(1, sizeof(*smtpd.conf));
-	smtpd.conf->cfg = cfg;
-	smtpd.conf->refs = 1;
+	if ((smtpd.conf = smtpd_conf_new(cfg, err, sizeof(err))) == NULL)
+		fatal("smtpd: %s", err);
+	smtpd.admission = admission_new();
 	TAILQ_INIT(&smtpd.listeners);
 	TAILQ_INIT(&smtpd.sessions);
 	RB_INIT(&smtpd.waits);

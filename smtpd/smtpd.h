@@ -26,10 +26,13 @@
 
 /* A configuration, shared by the sessions that started under it. */
 struct smtpd_conf {
-	struct config	*cfg;
-	int		 refs;
+	struct config		*cfg;
+	struct cidr_table	*mynetworks;	/* exempt from admission */
+	int			 refs;
 };
 
+struct admission;
+struct cidr_table;
 struct listener;
 struct session;
 
@@ -50,6 +53,7 @@ struct smtpd {
 	struct smtpd_listeners	 listeners;
 	struct smtpd_sessions	 sessions;
 	size_t			 nsessions;
+	struct admission	*admission;	/* sessions by client */
 	struct smtpd_waits	 waits;		/* sessions waiting, by id */
 	uint64_t		 last_id;	/* of queries and txns */
 
@@ -69,6 +73,9 @@ extern struct smtpd smtpd;
 
 /* smtpd.c */
 uint64_t		 smtpd_next_id(void);
+/* Take cfg over; NULL with the reason in err if it cannot be used. */
+struct smtpd_conf	*smtpd_conf_new(struct config *cfg, char *err,
+			    size_t errlen);
 struct smtpd_conf	*smtpd_conf_ref(void);
 void			 smtpd_conf_unref(struct smtpd_conf *);
 /* The queue channel is filling up: stop reading DATA for a while. */

@@ -51,6 +51,10 @@ struct config {
 	int64_t	recipient_limit;	/* per message, >= 100 */
 	int64_t	hop_limit;		/* Received: headers allowed */
 	int64_t	connection_limit;	/* total sessions */
+	int64_t	client_connection_limit; /* sessions per client address */
+	int64_t	prefix_connection_limit; /* sessions per client prefix */
+	int64_t	ipv4_prefix_length;	/* bits of an IPv4 client prefix */
+	int64_t	ipv6_prefix_length;	/* bits of an IPv6 client prefix */
 	int	bare_lf;		/* enum bare_lf_mode */
 	int64_t	smtpd_timeout;		/* seconds waiting for a command */
 	int64_t	smtpd_data_timeout;	/* seconds between DATA reads */

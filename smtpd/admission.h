@@ -1,0 +1,71 @@
+/*
+ * Admission: how many sessions each client address and each client
+ * prefix holds, and whether one more may start.  smtpd asks before it
+ * greets anyone, in its own loop; a refused client costs one reply.
+ */
+#ifndef BULWARK_ADMISSION_H
+#define BULWARK_ADMISSION_H
+
+#include <sys/socket.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* An address or a prefix, its bits past plen zeroed. */
+struct admit_key {
+	uint8_t		family;		/* AF_INET or AF_INET6 */
+	uint8_t		is_prefix;	/* a /32 prefix is not the address */
+	uint8_t		plen;
+	uint8_t		bytes[16];
+};
+
+struct admit_limits {
+	int64_t		per_address;	/* client_connection_limit */
+	int64_t		per_prefix;	/* prefix_connection_limit */
+	int		v4_prefix;	/* ipv4_prefix_length */
+	int		v6_prefix;	/* ipv6_prefix_length */
+};
+
+enum admit_verdict {
+	ADMIT_OK,
+	ADMIT_ADDRESS,		/* the address holds per_address */
+	ADMIT_PREFIX,		/* its prefix holds per_prefix */
+};
+
+/* What an admitted session holds, to give back when it ends. */
+struct admit_ticket {
+	int		counted;	/* 0: exempt, or nothing to count */
+	struct admit_key address;
+	struct admit_key prefix;
+};
+
+struct admission;
+
+struct admission	*admission_new(void);
+void			 admission_free(struct admission *);
+
+/*
+ * Admit a client from sa under lim, or say which limit it is over.  An
+ * exempt client (mynetworks) and a local one (AF_UNIX) are admitted
+ * and not counted.  The ticket names the address and prefix either way;
+ * on ADMIT_OK it must go to admission_leave.
+ */
+enum admit_verdict	 admission_enter(struct admission *,
+			    const struct sockaddr *, const struct admit_limits *,
+			    int exempt, struct admit_ticket *);
+void			 admission_leave(struct admission *,
+			    struct admit_ticket *);
+
+/* Sessions counted against an address or prefix (for tests). */
+int64_t			 admission_count(const struct admission *,
+			    const struct admit_key *);
+/* Entries held: one per address and per prefix with a session. */
+size_t			 admission_entries(const struct admission *);
+/* "a.b.c.d/n" or "x:y::/n" for the log. */
+void			 admission_key_text(const struct admit_key *,
+			    char *, size_t);
+/* The key of sa's address (plen 0) or of its prefix of plen bits. */
+int			 admission_key(const struct sockaddr *, int plen,
+			    struct admit_key *);
+
+#endif

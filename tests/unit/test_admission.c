@@ -1,0 +1,248 @@
+/*
+ * The admission table: per-address and per-prefix session counts, the
+ * refusal each limit gives, exempt clients, IPv6 prefixes, and a table
+ * that empties again when the sessions end.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "smtpd/admission.h"
+#include "unit.h"
+
+static struct sockaddr_storage ss;
+
+/* A socket address for the numeric text a (IPv4 or IPv6). */
+static const struct sockaddr *
+addr(const char *a)
+{
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, a, &s4->sin_addr) == 1)
+		s4->sin_family = AF_INET;
+	else if (inet_pton(AF_INET6, a, &s6->sin6_addr) == 1)
+		s6->sin6_family = AF_INET6;
+	else
+		CU_FAIL_FATAL("bad test address");
+	return (const struct sockaddr *)&ss;
+}
+
+static const struct admit_limits lim = {
+	.per_address = 3, .per_prefix = 5, .v4_prefix = 24, .v6_prefix = 64,
+};
+
+static void
+test_per_address(void)
+{
+	struct admission *a = admission_new();
+	struct admit_ticket t[4];
+	int i;
+
+	for (i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(admission_enter(a, addr("192.0.2.1"), &lim, 0,
+		    &t[i]), ADMIT_OK);
+	CU_ASSERT_EQUAL(admission_enter(a, addr("192.0.2.1"), &lim, 0, &t[3]),
+	    ADMIT_ADDRESS);
+	CU_ASSERT_FALSE(t[3].counted);
+	CU_ASSERT_EQUAL(admission_count(a, &t[0].address), 3);
+	CU_ASSERT_EQUAL(admission_count(a, &t[0].prefix), 3);
+	/* One ends: the next may start. */
+	admission_leave(a, &t[1]);
+	CU_ASSERT_EQUAL(admission_enter(a, addr("192.0.2.1"), &lim, 0, &t[1]),
+	    ADMIT_OK);
+	for (i = 0; i < 3; i++)
+		admission_leave(a, &t[i]);
+	/* A refused ticket holds nothing to give back. */
+	admission_leave(a, &t[3]);
+	CU_ASSERT_EQUAL(admission_entries(a), 0);
+	admission_free(a);
+}
+
+static void
+test_per_prefix(void)
+{
+	struct admission *a = admission_new();
+	struct admit_ticket t[8];
+	char text[64];
+	int i;
+
+	for (i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(admission_enter(a, addr("192.0.2.1"), &lim, 0,
+		    &t[i]), ADMIT_OK);
+	for (i = 3; i < 5; i++)
+		CU_ASSERT_EQUAL(admission_enter(a, addr("192.0.2.200"), &lim,
+		    0, &t[i]), ADMIT_OK);
+	/* A third address in the /24, with no session of its own yet. */
+	CU_ASSERT_EQUAL(admission_enter(a, addr("192.0.2.77"), &lim, 0,
+	    &t[5]), ADMIT_PREFIX);
+	admission_key_text(&t[5].prefix, text, sizeof(text));
+	CU_ASSERT_STRING_EQUAL(text, "192.0.2.0/24");
+	/* The next /24 is another network. */
+	CU_ASSERT_EQUAL(admission_enter(a, addr("192.0.3.1"), &lim, 0, &t[6]),
+	    ADMIT_OK);
+	CU_ASSERT_EQUAL(admission_count(a, &t[0].prefix), 5);
+	for (i = 0; i < 7; i++)
+		if (i != 5)
+			admission_leave(a, &t[i]);
+	CU_ASSERT_EQUAL(admission_entries(a), 0);
+	admission_free(a);
+}
+
+static void
+test_ipv6_prefix(void)
+{
+	struct admission *a = admission_new();
+	struct admit_ticket t[8];
+	char text[64];
+	int i;
+
+	for (i = 0; i < 5; i++)
+		CU_ASSERT_EQUAL(admission_enter(a, addr(i < 3 ? "2001:db8::1" :
+		    "2001:db8::ffff:1"), &lim, 0, &t[i]), ADMIT_OK);
+	CU_ASSERT_EQUAL(admission_enter(a, addr("2001:db8::2"), &lim, 0,
+	    &t[5]), ADMIT_PREFIX);
+	admission_key_text(&t[5].prefix, text, sizeof(text));
+	CU_ASSERT_STRING_EQUAL(text, "2001:db8::/64");
+	CU_ASSERT_EQUAL(admission_enter(a, addr("2001:db8:0:1::1"), &lim, 0,
+	    &t[6]), ADMIT_OK);
+	for (i = 0; i < 7; i++)
+		if (i != 5)
+			admission_leave(a, &t[i]);
+	CU_ASSERT_EQUAL(admission_entries(a), 0);
+	admission_free(a);
+}
+
+/* mynetworks clients and local submissions are neither limited nor kept. */
+static void
+test_exempt(void)
+{
+	struct admission *a = admission_new();
+	struct sockaddr_storage un;
+	struct admit_ticket t[10];
+	int i;
+
+	for (i = 0; i < 10; i++)
+		CU_ASSERT_EQUAL(admission_enter(a, addr("192.0.2.1"), &lim, 1,
+		    &t[i]), ADMIT_OK);
+	CU_ASSERT_EQUAL(admission_entries(a), 0);
+	memset(&un, 0, sizeof(un));
+	un.ss_family = AF_UNIX;
+	CU_ASSERT_EQUAL(admission_enter(a, (struct sockaddr *)&un, &lim, 0,
+	    &t[0]), ADMIT_OK);
+	CU_ASSERT_EQUAL(admission_entries(a), 0);
+	for (i = 0; i < 10; i++)
+		admission_leave(a, &t[i]);
+	admission_free(a);
+}
+
+/* With /32 prefixes the prefix entry is not the address entry. */
+static void
+test_full_length_prefix(void)
+{
+	struct admit_limits one = lim;
+	struct admission *a = admission_new();
+	struct admit_ticket t[2];
+
+	one.v4_prefix = 32;
+	one.per_address = 2;
+	one.per_prefix = 2;
+	CU_ASSERT_EQUAL(admission_enter(a, addr("192.0.2.9"), &one, 0, &t[0]),
+	    ADMIT_OK);
+	CU_ASSERT_EQUAL(admission_count(a, &t[0].address), 1);
+	CU_ASSERT_EQUAL(admission_count(a, &t[0].prefix), 1);
+	CU_ASSERT_EQUAL(admission_entries(a), 2);
+	CU_ASSERT_EQUAL(admission_enter(a, addr("192.0.2.9"), &one, 0, &t[1]),
+	    ADMIT_OK);
+	admission_leave(a, &t[0]);
+	admission_leave(a, &t[1]);
+	CU_ASSERT_EQUAL(admission_entries(a), 0);
+	admission_free(a);
+}
+
+/* An IPv4 client seen over an IPv6 socket counts as the same client. */
+static void
+test_v4_mapped(void)
+{
+	struct admission *a = admission_new();
+	struct admit_ticket t[4];
+	int i;
+
+	for (i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(admission_enter(a, addr(i % 2 ? "192.0.2.1" :
+		    "::ffff:192.0.2.1"), &lim, 0, &t[i]), ADMIT_OK);
+	CU_ASSERT_EQUAL(admission_enter(a, addr("::ffff:192.0.2.1"), &lim, 0,
+	    &t[3]), ADMIT_ADDRESS);
+	for (i = 0; i < 3; i++)
+		admission_leave(a, &t[i]);
+	CU_ASSERT_EQUAL(admission_entries(a), 0);
+	admission_free(a);
+}
+
+/*
+ * A reload that changes the prefix length: sessions give back what they
+ * took, not what the new length would say.
+ */
+static void
+test_prefix_length_changes(void)
+{
+	struct admit_limits wide = lim;
+	struct admission *a = admission_new();
+	struct admit_ticket t[2];
+
+	CU_ASSERT_EQUAL(admission_enter(a, addr("192.0.2.1"), &lim, 0, &t[0]),
+	    ADMIT_OK);
+	wide.v4_prefix = 16;
+	CU_ASSERT_EQUAL(admission_enter(a, addr("192.0.2.1"), &wide, 0,
+	    &t[1]), ADMIT_OK);
+	CU_ASSERT_EQUAL(admission_count(a, &t[0].address), 2);
+	CU_ASSERT_EQUAL(admission_count(a, &t[0].prefix), 1);
+	CU_ASSERT_EQUAL(admission_count(a, &t[1].prefix), 1);
+	admission_leave(a, &t[0]);
+	admission_leave(a, &t[1]);
+	CU_ASSERT_EQUAL(admission_entries(a), 0);
+	admission_free(a);
+}
+
+/* Many clients at once, then none: the table grows and empties. */
+static void
+test_many_clients(void)
+{
+	struct admission *a = admission_new();
+	struct admit_limits many = lim;
+	static struct admit_ticket t[20000];
+	char text[32];
+	int i;
+
+	many.per_prefix = 1000;
+	for (i = 0; i < 20000; i++) {
+		snprintf(text, sizeof(text), "10.%d.%d.%d", i / 65536,
+		    (i / 256) % 256, i % 256);
+		CU_ASSERT_EQUAL_FATAL(admission_enter(a, addr(text), &many, 0,
+		    &t[i]), ADMIT_OK);
+	}
+	/* 20000 addresses in 79 prefixes of /24. */
+	CU_ASSERT_EQUAL(admission_entries(a), 20000 + 79);
+	for (i = 0; i < 20000; i++)
+		admission_leave(a, &t[i]);
+	CU_ASSERT_EQUAL(admission_entries(a), 0);
+	CU_ASSERT_EQUAL(admission_enter(a, addr("10.0.0.1"), &many, 0, &t[0]),
+	    ADMIT_OK);
+	CU_ASSERT_EQUAL(admission_count(a, &t[0].address), 1);
+	admission_leave(a, &t[0]);
+	admission_free(a);
+}
+
+static CU_TestInfo tests[] = {
+	{ "per-address limit", test_per_address },
+	{ "per-prefix limit, IPv4 /24", test_per_prefix },
+	{ "per-prefix limit, IPv6 /64", test_ipv6_prefix },
+	{ "exempt and local clients", test_exempt },
+	{ "a /32 prefix is its own entry", test_full_length_prefix },
+	{ "IPv4-mapped IPv6 is IPv4", test_v4_mapped },
+	{ "prefix length changed by a reload", test_prefix_length_changes },
+	{ "20000 clients come and go", test_many_clients },
+	CU_TEST_INFO_NULL
+};
+
+UNIT_MAIN("admission", tests)
