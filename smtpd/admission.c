@@ -1,7 +1,9 @@
 /*
- * The admission table: a hash of live session counts by client address
- * and by client prefix.  An entry exists only while it counts a session,
- * so the table's size follows the sessions, not the clients ever seen.
+ * The admission table: a hash of session counts and connection-rate
+ * buckets by client address and by client prefix.  An entry lives while
+ * it counts a session or its bucket is not yet full again, so the
+ * table's size follows the clients of the last minute or so, not every
+ * client ever seen.
  */
 #include <sys/socket.h>
 
@@ -19,7 +21,10 @@
 struct admit_entry {
 	struct admit_entry	*next;
 	struct admit_key	 key;
-	int64_t			 count;
+	int64_t			 count;		/* sessions open */
+	int64_t			 rate;		/* per minute, 0: no bucket */
+	double			 tokens;	/* connections it may open */
+	uint64_t		 stamp_ms;	/* when tokens was right */
 };
 
 struct admission {
@@ -123,38 +128,129 @@ admission_entries(const struct admission *a)
 	return a->nentries;
 }
 
+/*
+ * Bring a bucket up to now: it fills at rate tokens a minute up to rate
+ * (a minute's worth may come at once).  A bucket from a reload with a
+ * lower rate is cut down to it.
+ */
 static void
-count_up(struct admission *a, const struct admit_key *k)
+refill(struct admit_entry *e, uint64_t now_ms)
 {
-	struct admit_entry **p = find_slot(a, k), *e;
+	double cap = (double)e->rate;
 
-	if (*p != NULL) {
-		(*p)->count++;
+	if (now_ms > e->stamp_ms)
+		e->tokens += (double)(now_ms - e->stamp_ms) * cap / 60000.0;
+	e->stamp_ms = now_ms;
+	if (e->tokens > cap)
+		e->tokens = cap;
+}
+
+/* Bring e's bucket to now under rate, which a reload may have changed. */
+static void
+bucket_update(struct admit_entry *e, int64_t rate, uint64_t now_ms)
+{
+	if (rate < 0)
+		rate = 0;
+	refill(e, now_ms);
+	if (rate == e->rate)
 		return;
-	}
-	e = xcalloc(1, sizeof(*e));
-	e->key = *k;
-	e->count = 1;
-	*p = e;
-	if (++a->nentries > a->nbuckets)
-		rehash(a, a->nbuckets * 2);
+	/* A bucket that starts now starts full. */
+	if (e->rate == 0 || e->tokens > (double)rate)
+		e->tokens = (double)rate;
+	e->rate = rate;
+}
+
+/* May one more connection come from e's client now? */
+static int
+bucket_allows(struct admit_entry *e, int64_t rate, uint64_t now_ms)
+{
+	if (e == NULL || rate <= 0)
+		return 1;
+	bucket_update(e, rate, now_ms);
+	return e->tokens >= 1.0;
+}
+
+/* An entry is needed no more: no session, and its bucket is full. */
+static int
+entry_idle(struct admit_entry *e, uint64_t now_ms)
+{
+	if (e->count > 0)
+		return 0;
+	if (e->rate <= 0)
+		return 1;
+	refill(e, now_ms);
+	return e->tokens >= (double)e->rate;
 }
 
 static void
-count_down(struct admission *a, const struct admit_key *k)
+entry_remove(struct admission *a, struct admit_entry **p)
+{
+	struct admit_entry *e = *p;
+
+	*p = e->next;
+	free(e);
+	a->nentries--;
+}
+
+/* Shrink after a flood, but not below the start. */
+static void
+maybe_shrink(struct admission *a)
+{
+	if (a->nbuckets > ADMIT_MIN_BUCKETS && a->nentries < a->nbuckets / 8)
+		rehash(a, a->nbuckets / 2);
+}
+
+/* One more session for k, and one token from its bucket. */
+static void
+take(struct admission *a, const struct admit_key *k, int64_t rate,
+    uint64_t now_ms)
+{
+	struct admit_entry **p = find_slot(a, k), *e = *p;
+
+	if (e == NULL) {
+		e = xcalloc(1, sizeof(*e));
+		e->key = *k;
+		e->rate = rate > 0 ? rate : 0;
+		e->tokens = (double)e->rate;
+		e->stamp_ms = now_ms;
+		*p = e;
+		if (++a->nentries > a->nbuckets)
+			rehash(a, a->nbuckets * 2);
+	} else
+		bucket_update(e, rate, now_ms);
+	e->count++;
+	if (e->rate > 0)
+		e->tokens -= 1.0;
+}
+
+static void
+give_back(struct admission *a, const struct admit_key *k, uint64_t now_ms)
 {
 	struct admit_entry **p = find_slot(a, k), *e = *p;
 
 	if (e == NULL)
 		return;
-	if (--e->count > 0)
-		return;
-	*p = e->next;
-	free(e);
-	a->nentries--;
-	/* Shrink after a flood, but not below the start. */
-	if (a->nbuckets > ADMIT_MIN_BUCKETS && a->nentries < a->nbuckets / 8)
-		rehash(a, a->nbuckets / 2);
+	if (e->count > 0)
+		e->count--;
+	if (entry_idle(e, now_ms)) {
+		entry_remove(a, p);
+		maybe_shrink(a);
+	}
+}
+
+void
+admission_sweep(struct admission *a, uint64_t now_ms)
+{
+	struct admit_entry **p;
+	size_t i;
+
+	for (i = 0; i < a->nbuckets; i++)
+		for (p = &a->bucket[i]; *p != NULL; )
+			if (entry_idle(*p, now_ms))
+				entry_remove(a, p);
+			else
+				p = &(*p)->next;
+	maybe_shrink(a);
 }
 
 int
@@ -207,7 +303,8 @@ admission_key_text(const struct admit_key *k, char *out, size_t len)
 
 enum admit_verdict
 admission_enter(struct admission *a, const struct sockaddr *sa,
-    const struct admit_limits *lim, int exempt, struct admit_ticket *t)
+    const struct admit_limits *lim, int exempt, uint64_t now_ms,
+    struct admit_ticket *t)
 {
 	struct admit_key addr, prefix;
 	int plen;
@@ -223,18 +320,24 @@ admission_enter(struct admission *a, const struct sockaddr *sa,
 		return ADMIT_ADDRESS;
 	if (admission_count(a, &prefix) >= lim->per_prefix)
 		return ADMIT_PREFIX;
-	count_up(a, &addr);
-	count_up(a, &prefix);
+	/* A refused attempt takes no token: the bucket refills meanwhile. */
+	if (!bucket_allows(*find_slot(a, &addr), lim->rate_address, now_ms))
+		return ADMIT_ADDRESS_RATE;
+	if (!bucket_allows(*find_slot(a, &prefix), lim->rate_prefix, now_ms))
+		return ADMIT_PREFIX_RATE;
+	take(a, &addr, lim->rate_address, now_ms);
+	take(a, &prefix, lim->rate_prefix, now_ms);
 	t->counted = 1;
 	return ADMIT_OK;
 }
 
 void
-admission_leave(struct admission *a, struct admit_ticket *t)
+admission_leave(struct admission *a, struct admit_ticket *t,
+    uint64_t now_ms)
 {
 	if (!t->counted)
 		return;
-	count_down(a, &t->address);
-	count_down(a, &t->prefix);
+	give_back(a, &t->address, now_ms);
+	give_back(a, &t->prefix, now_ms);
 	t->counted = 0;
 }

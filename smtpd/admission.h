@@ -22,6 +22,8 @@ struct admit_key {
 struct admit_limits {
 	int64_t		per_address;	/* client_connection_limit */
 	int64_t		per_prefix;	/* prefix_connection_limit */
+	int64_t		rate_address;	/* client_connection_rate, 0: off */
+	int64_t		rate_prefix;	/* prefix_connection_rate, 0: off */
 	int		v4_prefix;	/* ipv4_prefix_length */
 	int		v6_prefix;	/* ipv6_prefix_length */
 };
@@ -30,6 +32,8 @@ enum admit_verdict {
 	ADMIT_OK,
 	ADMIT_ADDRESS,		/* the address holds per_address */
 	ADMIT_PREFIX,		/* its prefix holds per_prefix */
+	ADMIT_ADDRESS_RATE,	/* the address came rate_address times */
+	ADMIT_PREFIX_RATE,	/* its prefix came rate_prefix times */
 };
 
 /* What an admitted session holds, to give back when it ends. */
@@ -45,16 +49,21 @@ struct admission	*admission_new(void);
 void			 admission_free(struct admission *);
 
 /*
- * Admit a client from sa under lim, or say which limit it is over.  An
- * exempt client (mynetworks) and a local one (AF_UNIX) are admitted
- * and not counted.  The ticket names the address and prefix either way;
- * on ADMIT_OK it must go to admission_leave.
+ * Admit a client from sa under lim at now_ms (a monotonic clock), or
+ * say which limit it is over.  The rates are connections a minute, each
+ * a token bucket holding up to a minute's worth.  An exempt client
+ * (mynetworks) and a local one (AF_UNIX) are admitted and not counted.
+ * The ticket names the address and prefix either way; on ADMIT_OK it
+ * must go to admission_leave.
  */
 enum admit_verdict	 admission_enter(struct admission *,
-			    const struct sockaddr *, const struct admit_limits *,
-			    int exempt, struct admit_ticket *);
+			    const struct sockaddr *,
+			    const struct admit_limits *, int exempt,
+			    uint64_t now_ms, struct admit_ticket *);
 void			 admission_leave(struct admission *,
-			    struct admit_ticket *);
+			    struct admit_ticket *, uint64_t now_ms);
+/* Forget clients with no session whose buckets have filled again. */
+void			 admission_sweep(struct admission *, uint64_t now_ms);
 
 /* Sessions counted against an address or prefix (for tests). */
 int64_t			 admission_count(const struct admission *,

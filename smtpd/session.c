@@ -223,7 +223,7 @@ session_free(struct session *s)
 	wait_remove(s);
 	TAILQ_REMOVE(&smtpd.sessions, s, entry);
 	smtpd.nsessions--;
-	admission_leave(smtpd.admission, &s->admit);
+	admission_leave(smtpd.admission, &s->admit, smtpd_now_ms());
 	bufferevent_free(s->bev);
 	if (s->policy_ev != NULL)
 		event_free(s->policy_ev);
@@ -1014,6 +1014,8 @@ enum refusal {
 	REFUSE_TOTAL,		/* connection_limit */
 	REFUSE_ADDRESS,		/* client_connection_limit */
 	REFUSE_PREFIX,		/* prefix_connection_limit */
+	REFUSE_ADDRESS_RATE,	/* client_connection_rate */
+	REFUSE_PREFIX_RATE,	/* prefix_connection_rate */
 };
 
 /*
@@ -1043,6 +1045,19 @@ session_refuse(int fd, const char *name, enum refusal why,
 		    name, net, (long long)cfg->prefix_connection_limit);
 		reply = "Too many connections from your network";
 		break;
+	case REFUSE_ADDRESS_RATE:
+		log_info("NOQUEUE: reject: connect from %s: connection rate "
+		    "from this address (client_connection_rate %lld a minute)",
+		    name, (long long)cfg->client_connection_rate);
+		reply = "Connection rate limit reached for your address";
+		break;
+	case REFUSE_PREFIX_RATE:
+		admission_key_text(prefix, net, sizeof(net));
+		log_info("NOQUEUE: reject: connect from %s: connection rate "
+		    "from %s (prefix_connection_rate %lld a minute)", name,
+		    net, (long long)cfg->prefix_connection_rate);
+		reply = "Connection rate limit reached for your network";
+		break;
 	default:
 		log_info("NOQUEUE: reject: connect from %s: too many "
 		    "connections (connection_limit %lld)", name,
@@ -1059,7 +1074,8 @@ session_refuse(int fd, const char *name, enum refusal why,
 
 /*
  * Count the client against its address and prefix, or refuse it over a
- * limit.  Clients in mynetworks and local submissions are not counted.
+ * limit or a rate.  Clients in mynetworks and local submissions are not
+ * counted.
  */
 static int
 session_admit(int fd, const struct sockaddr *sa, socklen_t salen,
@@ -1068,7 +1084,7 @@ session_admit(int fd, const struct sockaddr *sa, socklen_t salen,
 	const struct smtpd_conf *c = smtpd.conf;
 	char addr[SESSION_ADDR_MAX], name[SESSION_NAME_MAX];
 	struct admit_limits lim;
-	enum admit_verdict v;
+	enum refusal why;
 	int exempt;
 
 	session_peer(sa, salen, addr, name);
@@ -1084,11 +1100,26 @@ session_admit(int fd, const struct sockaddr *sa, socklen_t salen,
 	lim.per_prefix = c->cfg->prefix_connection_limit;
 	lim.v4_prefix = (int)c->cfg->ipv4_prefix_length;
 	lim.v6_prefix = (int)c->cfg->ipv6_prefix_length;
-	v = admission_enter(smtpd.admission, sa, &lim, exempt, t);
-	if (v == ADMIT_OK)
+	lim.rate_address = c->cfg->client_connection_rate;
+	lim.rate_prefix = c->cfg->prefix_connection_rate;
+	switch (admission_enter(smtpd.admission, sa, &lim, exempt,
+	    smtpd_now_ms(), t)) {
+	case ADMIT_OK:
 		return 0;
-	session_refuse(fd, name, v == ADMIT_ADDRESS ? REFUSE_ADDRESS :
-	    REFUSE_PREFIX, &t->prefix);
+	case ADMIT_ADDRESS:
+		why = REFUSE_ADDRESS;
+		break;
+	case ADMIT_PREFIX:
+		why = REFUSE_PREFIX;
+		break;
+	case ADMIT_ADDRESS_RATE:
+		why = REFUSE_ADDRESS_RATE;
+		break;
+	default:
+		why = REFUSE_PREFIX_RATE;
+		break;
+	}
+	session_refuse(fd, name, why, &t->prefix);
 	return -1;
 }
 

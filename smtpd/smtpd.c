@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -70,6 +71,22 @@ smtpd_conf_new(struct config *cfg, char *err, size_t errlen)
 	c->mynetworks = nets;
 	c->refs = 1;
 	return c;
+}
+
+uint64_t
+smtpd_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Clients whose buckets are full again need no entry. */
+static void
+admission_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	admission_sweep(smtpd.admission, smtpd_now_ms());
 }
 
 struct smtpd_conf *
@@ -540,6 +557,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 void
 smtpd_main(const struct child_env *env, struct config *cfg)
 {
+	struct timeval sweep_every = { SMTPD_SWEEP_SECS, 0 };
 	char empty[4096], err[512];
 
 	if ((smtpd.conf = smtpd_conf_new(cfg, err, sizeof(err))) == NULL)
@@ -562,6 +580,10 @@ smtpd_main(const struct child_env *env, struct config *cfg)
 	if ((smtpd.throttle_ev = event_new(smtpd.base, -1, EV_PERSIST,
 	    throttle_poll, NULL)) == NULL)
 		fatal("smtpd: event_new failed");
+	if ((smtpd.sweep_ev = event_new(smtpd.base, -1, EV_PERSIST,
+	    admission_sweep_cb, NULL)) == NULL ||
+	    event_add(smtpd.sweep_ev, &sweep_every) != 0)
+		fatal("smtpd: cannot start the admission sweep");
 	smtpd.sig_ev[0] = child_signal(smtpd.base, SIGTERM, on_signal, NULL);
 	smtpd.sig_ev[1] = child_signal(smtpd.base, SIGINT, on_signal, NULL);
 

@@ -23,6 +23,7 @@
 #define SMTPD_QUEUE_HIGH	(4 * 1024 * 1024) /* stop reading DATA */
 #define SMTPD_QUEUE_LOW		(1024 * 1024)	/* read DATA again */
 #define SMTPD_STOP_SECS		8	/* master allows 10 */
+#define SMTPD_SWEEP_SECS	10	/* forget idle admission entries */
 
 /* A configuration, shared by the sessions that started under it. */
 struct smtpd_conf {
@@ -54,6 +55,7 @@ struct smtpd {
 	struct smtpd_sessions	 sessions;
 	size_t			 nsessions;
 	struct admission	*admission;	/* sessions by client */
+	struct event		*sweep_ev;	/* forgets idle clients */
 	struct smtpd_waits	 waits;		/* sessions waiting, by id */
 	uint64_t		 last_id;	/* of queries and txns */
 
@@ -77,6 +79,8 @@ uint64_t		 smtpd_next_id(void);
 struct smtpd_conf	*smtpd_conf_new(struct config *cfg, char *err,
 			    size_t errlen);
 struct smtpd_conf	*smtpd_conf_ref(void);
+/* Milliseconds on the monotonic clock, for admission's buckets. */
+uint64_t		 smtpd_now_ms(void);
 void			 smtpd_conf_unref(struct smtpd_conf *);
 /* The queue channel is filling up: stop reading DATA for a while. */
 void			 smtpd_throttle_check(void);

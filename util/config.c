@@ -92,6 +92,8 @@ static const struct cf_key cf_keys[] = {
 	NUM(prefix_connection_limit, CF_INTEGER, "100", 1, 1000000),
 	NUM(ipv4_prefix_length, CF_INTEGER, "24", 8, 32),
 	NUM(ipv6_prefix_length, CF_INTEGER, "64", 16, 128),
+	NUM(client_connection_rate, CF_INTEGER, "120", 0, 100000000),
+	NUM(prefix_connection_rate, CF_INTEGER, "1200", 0, 100000000),
 	NUM(bare_lf, CF_BARE_LF, "reject", 0, 0),
 	NUM(smtpd_timeout, CF_DURATION, "300s", 1, DAY),
 	NUM(smtpd_data_timeout, CF_DURATION, "300s", 1, DAY),

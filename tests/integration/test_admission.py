@@ -1,11 +1,13 @@
-"""Admission in smtpd: sessions per client address and per client
-prefix, from real client sockets bound to 127.x addresses.
+"""Admission in smtpd: sessions and connection rates per client address
+and per client prefix, from real client sockets bound to 127.x
+addresses.
 
-A client over client_connection_limit or prefix_connection_limit gets
-421 4.7.0 before any banner and is closed; the slot comes back when a
-session ends; clients in mynetworks are not counted; a reload changes
-the limits for new clients; and mail from other clients keeps arriving
-while a network is full.
+A client over client_connection_limit, prefix_connection_limit,
+client_connection_rate or prefix_connection_rate gets 421 4.7.0 before
+any banner and is closed; a slot comes back when a session ends;
+clients in mynetworks are not counted; a reload changes the limits for
+new clients; and mail from other clients keeps arriving while a network
+is full.
 """
 
 import smtplib
@@ -98,9 +100,11 @@ class AdmissionTest(BulwarkTest):
         self.assert_arrived(box, "other", "127.0.7.1")
 
     def test_mynetworks_not_counted(self):
-        """127.0.0.1 is the harness's mynetworks: no per-address limit."""
+        """127.0.0.1 is the harness's mynetworks: no limit or rate."""
         d = self.limited(client_connection_limit="1",
-                         prefix_connection_limit="1")
+                         prefix_connection_limit="1",
+                         client_connection_rate="1",
+                         prefix_connection_rate="1")
         for _ in range(6):
             self.assert_greeted(d, "127.0.0.1")
         # Its sessions take nothing from its /24 either.
@@ -136,6 +140,29 @@ class AdmissionTest(BulwarkTest):
         except smtplib.SMTPConnectError as e:
             self.assertEqual(e.smtp_code, 421)
             return False
+
+    def test_address_rate(self):
+        """client_connection_rate 3: a fourth connection within the
+        minute is refused though the first three have ended."""
+        d = self.limited(client_connection_rate="3")
+        for _ in range(3):
+            c = self.assert_greeted(d, "127.0.5.1")
+            self.assertEqual(c.cmd("QUIT")[0], 221)
+            c.close()
+        self.assert_refused(d, "127.0.5.1", "rate limit reached for your "
+                            "address")
+        # Its neighbours have buckets of their own.
+        self.assert_greeted(d, "127.0.5.2")
+
+    def test_prefix_rate(self):
+        d = self.limited(prefix_connection_rate="4")
+        for i in range(1, 5):
+            c = self.assert_greeted(d, "127.0.8.%d" % i)
+            self.assertEqual(c.cmd("QUIT")[0], 221)
+            c.close()
+        self.assert_refused(d, "127.0.8.5", "rate limit reached for your "
+                            "network")
+        self.assert_greeted(d, "127.0.9.1")
 
     def test_refused_client_then_mail(self):
         """A refused address sends mail once a slot is free, and it

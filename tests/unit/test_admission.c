@@ -10,6 +10,7 @@
 #include "unit.h"
 
 static struct sockaddr_storage ss;
+static uint64_t now = 1000000;	/* ms on a test clock */
 
 /* A socket address for the numeric text a (IPv4 or IPv6). */
 static const struct sockaddr *
@@ -28,6 +29,20 @@ addr(const char *a)
 	return (const struct sockaddr *)&ss;
 }
 
+/* A client from the numeric address text, under l, not exempt. */
+static enum admit_verdict
+enter(struct admission *a, const char *text, const struct admit_limits *l,
+    struct admit_ticket *t)
+{
+	return admission_enter(a, addr(text), l, 0, now, t);
+}
+
+static void
+leave(struct admission *a, struct admit_ticket *t)
+{
+	admission_leave(a, t, now);
+}
+
 static const struct admit_limits lim = {
 	.per_address = 3, .per_prefix = 5, .v4_prefix = 24, .v6_prefix = 64,
 };
@@ -40,21 +55,18 @@ test_per_address(void)
 	int i;
 
 	for (i = 0; i < 3; i++)
-		CU_ASSERT_EQUAL(admission_enter(a, addr("192.0.2.1"), &lim, 0,
-		    &t[i]), ADMIT_OK);
-	CU_ASSERT_EQUAL(admission_enter(a, addr("192.0.2.1"), &lim, 0, &t[3]),
-	    ADMIT_ADDRESS);
+		CU_ASSERT_EQUAL(enter(a, "192.0.2.1", &lim, &t[i]), ADMIT_OK);
+	CU_ASSERT_EQUAL(enter(a, "192.0.2.1", &lim, &t[3]), ADMIT_ADDRESS);
 	CU_ASSERT_FALSE(t[3].counted);
 	CU_ASSERT_EQUAL(admission_count(a, &t[0].address), 3);
 	CU_ASSERT_EQUAL(admission_count(a, &t[0].prefix), 3);
 	/* One ends: the next may start. */
-	admission_leave(a, &t[1]);
-	CU_ASSERT_EQUAL(admission_enter(a, addr("192.0.2.1"), &lim, 0, &t[1]),
-	    ADMIT_OK);
+	leave(a, &t[1]);
+	CU_ASSERT_EQUAL(enter(a, "192.0.2.1", &lim, &t[1]), ADMIT_OK);
 	for (i = 0; i < 3; i++)
-		admission_leave(a, &t[i]);
+		leave(a, &t[i]);
 	/* A refused ticket holds nothing to give back. */
-	admission_leave(a, &t[3]);
+	leave(a, &t[3]);
 	CU_ASSERT_EQUAL(admission_entries(a), 0);
 	admission_free(a);
 }
@@ -68,23 +80,20 @@ test_per_prefix(void)
 	int i;
 
 	for (i = 0; i < 3; i++)
-		CU_ASSERT_EQUAL(admission_enter(a, addr("192.0.2.1"), &lim, 0,
-		    &t[i]), ADMIT_OK);
+		CU_ASSERT_EQUAL(enter(a, "192.0.2.1", &lim, &t[i]), ADMIT_OK);
 	for (i = 3; i < 5; i++)
-		CU_ASSERT_EQUAL(admission_enter(a, addr("192.0.2.200"), &lim,
-		    0, &t[i]), ADMIT_OK);
+		CU_ASSERT_EQUAL(enter(a, "192.0.2.200", &lim, &t[i]),
+		    ADMIT_OK);
 	/* A third address in the /24, with no session of its own yet. */
-	CU_ASSERT_EQUAL(admission_enter(a, addr("192.0.2.77"), &lim, 0,
-	    &t[5]), ADMIT_PREFIX);
+	CU_ASSERT_EQUAL(enter(a, "192.0.2.77", &lim, &t[5]), ADMIT_PREFIX);
 	admission_key_text(&t[5].prefix, text, sizeof(text));
 	CU_ASSERT_STRING_EQUAL(text, "192.0.2.0/24");
 	/* The next /24 is another network. */
-	CU_ASSERT_EQUAL(admission_enter(a, addr("192.0.3.1"), &lim, 0, &t[6]),
-	    ADMIT_OK);
+	CU_ASSERT_EQUAL(enter(a, "192.0.3.1", &lim, &t[6]), ADMIT_OK);
 	CU_ASSERT_EQUAL(admission_count(a, &t[0].prefix), 5);
 	for (i = 0; i < 7; i++)
 		if (i != 5)
-			admission_leave(a, &t[i]);
+			leave(a, &t[i]);
 	CU_ASSERT_EQUAL(admission_entries(a), 0);
 	admission_free(a);
 }
@@ -98,19 +107,36 @@ test_ipv6_prefix(void)
 	int i;
 
 	for (i = 0; i < 5; i++)
-		CU_ASSERT_EQUAL(admission_enter(a, addr(i < 3 ? "2001:db8::1" :
-		    "2001:db8::ffff:1"), &lim, 0, &t[i]), ADMIT_OK);
-	CU_ASSERT_EQUAL(admission_enter(a, addr("2001:db8::2"), &lim, 0,
-	    &t[5]), ADMIT_PREFIX);
+		CU_ASSERT_EQUAL(enter(a, i < 3 ? "2001:db8::1" :
+		    "2001:db8::ffff:1", &lim, &t[i]), ADMIT_OK);
+	CU_ASSERT_EQUAL(enter(a, "2001:db8::2", &lim, &t[5]), ADMIT_PREFIX);
 	admission_key_text(&t[5].prefix, text, sizeof(text));
 	CU_ASSERT_STRING_EQUAL(text, "2001:db8::/64");
-	CU_ASSERT_EQUAL(admission_enter(a, addr("2001:db8:0:1::1"), &lim, 0,
-	    &t[6]), ADMIT_OK);
+	CU_ASSERT_EQUAL(enter(a, "2001:db8:0:1::1", &lim, &t[6]), ADMIT_OK);
 	for (i = 0; i < 7; i++)
 		if (i != 5)
-			admission_leave(a, &t[i]);
+			leave(a, &t[i]);
 	CU_ASSERT_EQUAL(admission_entries(a), 0);
 	admission_free(a);
+}
+
+/* Prefixes that do not end on a byte keep exactly their bits. */
+static void
+test_odd_prefix_lengths(void)
+{
+	struct admit_key k;
+	char text[64];
+
+	CU_ASSERT_EQUAL(admission_key(addr("192.0.47.255"), 20, &k), 0);
+	admission_key_text(&k, text, sizeof(text));
+	CU_ASSERT_STRING_EQUAL(text, "192.0.32.0/20");
+	CU_ASSERT_EQUAL(admission_key(addr("2001:db8:0:1:ffff::1"), 63, &k),
+	    0);
+	admission_key_text(&k, text, sizeof(text));
+	CU_ASSERT_STRING_EQUAL(text, "2001:db8::/63");
+	CU_ASSERT_EQUAL(admission_key(addr("2001:db8::7"), 127, &k), 0);
+	admission_key_text(&k, text, sizeof(text));
+	CU_ASSERT_STRING_EQUAL(text, "2001:db8::6/127");
 }
 
 /* mynetworks clients and local submissions are neither limited nor kept. */
@@ -124,15 +150,15 @@ test_exempt(void)
 
 	for (i = 0; i < 10; i++)
 		CU_ASSERT_EQUAL(admission_enter(a, addr("192.0.2.1"), &lim, 1,
-		    &t[i]), ADMIT_OK);
+		    now, &t[i]), ADMIT_OK);
 	CU_ASSERT_EQUAL(admission_entries(a), 0);
 	memset(&un, 0, sizeof(un));
 	un.ss_family = AF_UNIX;
 	CU_ASSERT_EQUAL(admission_enter(a, (struct sockaddr *)&un, &lim, 0,
-	    &t[0]), ADMIT_OK);
+	    now, &t[0]), ADMIT_OK);
 	CU_ASSERT_EQUAL(admission_entries(a), 0);
 	for (i = 0; i < 10; i++)
-		admission_leave(a, &t[i]);
+		leave(a, &t[i]);
 	admission_free(a);
 }
 
@@ -147,15 +173,13 @@ test_full_length_prefix(void)
 	one.v4_prefix = 32;
 	one.per_address = 2;
 	one.per_prefix = 2;
-	CU_ASSERT_EQUAL(admission_enter(a, addr("192.0.2.9"), &one, 0, &t[0]),
-	    ADMIT_OK);
+	CU_ASSERT_EQUAL(enter(a, "192.0.2.9", &one, &t[0]), ADMIT_OK);
 	CU_ASSERT_EQUAL(admission_count(a, &t[0].address), 1);
 	CU_ASSERT_EQUAL(admission_count(a, &t[0].prefix), 1);
 	CU_ASSERT_EQUAL(admission_entries(a), 2);
-	CU_ASSERT_EQUAL(admission_enter(a, addr("192.0.2.9"), &one, 0, &t[1]),
-	    ADMIT_OK);
-	admission_leave(a, &t[0]);
-	admission_leave(a, &t[1]);
+	CU_ASSERT_EQUAL(enter(a, "192.0.2.9", &one, &t[1]), ADMIT_OK);
+	leave(a, &t[0]);
+	leave(a, &t[1]);
 	CU_ASSERT_EQUAL(admission_entries(a), 0);
 	admission_free(a);
 }
@@ -169,12 +193,12 @@ test_v4_mapped(void)
 	int i;
 
 	for (i = 0; i < 3; i++)
-		CU_ASSERT_EQUAL(admission_enter(a, addr(i % 2 ? "192.0.2.1" :
-		    "::ffff:192.0.2.1"), &lim, 0, &t[i]), ADMIT_OK);
-	CU_ASSERT_EQUAL(admission_enter(a, addr("::ffff:192.0.2.1"), &lim, 0,
-	    &t[3]), ADMIT_ADDRESS);
+		CU_ASSERT_EQUAL(enter(a, i % 2 ? "192.0.2.1" :
+		    "::ffff:192.0.2.1", &lim, &t[i]), ADMIT_OK);
+	CU_ASSERT_EQUAL(enter(a, "::ffff:192.0.2.1", &lim, &t[3]),
+	    ADMIT_ADDRESS);
 	for (i = 0; i < 3; i++)
-		admission_leave(a, &t[i]);
+		leave(a, &t[i]);
 	CU_ASSERT_EQUAL(admission_entries(a), 0);
 	admission_free(a);
 }
@@ -190,16 +214,14 @@ test_prefix_length_changes(void)
 	struct admission *a = admission_new();
 	struct admit_ticket t[2];
 
-	CU_ASSERT_EQUAL(admission_enter(a, addr("192.0.2.1"), &lim, 0, &t[0]),
-	    ADMIT_OK);
+	CU_ASSERT_EQUAL(enter(a, "192.0.2.1", &lim, &t[0]), ADMIT_OK);
 	wide.v4_prefix = 16;
-	CU_ASSERT_EQUAL(admission_enter(a, addr("192.0.2.1"), &wide, 0,
-	    &t[1]), ADMIT_OK);
+	CU_ASSERT_EQUAL(enter(a, "192.0.2.1", &wide, &t[1]), ADMIT_OK);
 	CU_ASSERT_EQUAL(admission_count(a, &t[0].address), 2);
 	CU_ASSERT_EQUAL(admission_count(a, &t[0].prefix), 1);
 	CU_ASSERT_EQUAL(admission_count(a, &t[1].prefix), 1);
-	admission_leave(a, &t[0]);
-	admission_leave(a, &t[1]);
+	leave(a, &t[0]);
+	leave(a, &t[1]);
 	CU_ASSERT_EQUAL(admission_entries(a), 0);
 	admission_free(a);
 }
@@ -218,18 +240,108 @@ test_many_clients(void)
 	for (i = 0; i < 20000; i++) {
 		snprintf(text, sizeof(text), "10.%d.%d.%d", i / 65536,
 		    (i / 256) % 256, i % 256);
-		CU_ASSERT_EQUAL_FATAL(admission_enter(a, addr(text), &many, 0,
-		    &t[i]), ADMIT_OK);
+		CU_ASSERT_EQUAL_FATAL(enter(a, text, &many, &t[i]), ADMIT_OK);
 	}
 	/* 20000 addresses in 79 prefixes of /24. */
 	CU_ASSERT_EQUAL(admission_entries(a), 20000 + 79);
 	for (i = 0; i < 20000; i++)
-		admission_leave(a, &t[i]);
+		leave(a, &t[i]);
 	CU_ASSERT_EQUAL(admission_entries(a), 0);
-	CU_ASSERT_EQUAL(admission_enter(a, addr("10.0.0.1"), &many, 0, &t[0]),
-	    ADMIT_OK);
+	CU_ASSERT_EQUAL(enter(a, "10.0.0.1", &many, &t[0]), ADMIT_OK);
 	CU_ASSERT_EQUAL(admission_count(a, &t[0].address), 1);
-	admission_leave(a, &t[0]);
+	leave(a, &t[0]);
+	admission_free(a);
+}
+
+/*
+ * client_connection_rate 3 a minute: three connections at once, the
+ * fourth refused though none is open; one more every 20 seconds; the
+ * entry is forgotten once the bucket is full again.
+ */
+static void
+test_address_rate(void)
+{
+	struct admit_limits r = lim;
+	struct admission *a = admission_new();
+	struct admit_ticket t;
+	int i;
+
+	r.rate_address = 3;
+	for (i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL(enter(a, "192.0.2.1", &r, &t), ADMIT_OK);
+		leave(a, &t);
+	}
+	CU_ASSERT_EQUAL(enter(a, "192.0.2.1", &r, &t), ADMIT_ADDRESS_RATE);
+	/* Refusals take nothing: after 20 s there is one token. */
+	now += 19999;
+	CU_ASSERT_EQUAL(enter(a, "192.0.2.1", &r, &t), ADMIT_ADDRESS_RATE);
+	now += 1;
+	CU_ASSERT_EQUAL(enter(a, "192.0.2.1", &r, &t), ADMIT_OK);
+	leave(a, &t);
+	CU_ASSERT_EQUAL(enter(a, "192.0.2.1", &r, &t), ADMIT_ADDRESS_RATE);
+	/* Another address of the prefix has its own bucket. */
+	CU_ASSERT_EQUAL(enter(a, "192.0.2.2", &r, &t), ADMIT_OK);
+	leave(a, &t);
+	/* Still refilling: the sweep keeps it; full: it goes. */
+	admission_sweep(a, now);
+	CU_ASSERT_EQUAL(admission_entries(a), 2);
+	now += 60000;
+	admission_sweep(a, now);
+	CU_ASSERT_EQUAL(admission_entries(a), 0);
+	admission_free(a);
+}
+
+static void
+test_prefix_rate(void)
+{
+	struct admit_limits r = lim;
+	struct admission *a = admission_new();
+	struct admit_ticket t;
+	char text[32];
+	int i;
+
+	r.rate_prefix = 10;
+	for (i = 0; i < 10; i++) {
+		snprintf(text, sizeof(text), "192.0.2.%d", i + 1);
+		CU_ASSERT_EQUAL(enter(a, text, &r, &t), ADMIT_OK);
+		leave(a, &t);
+	}
+	CU_ASSERT_EQUAL(enter(a, "192.0.2.99", &r, &t), ADMIT_PREFIX_RATE);
+	CU_ASSERT_EQUAL(enter(a, "192.0.3.1", &r, &t), ADMIT_OK);
+	leave(a, &t);
+	/* Six seconds give one connection back. */
+	now += 6000;
+	CU_ASSERT_EQUAL(enter(a, "192.0.2.99", &r, &t), ADMIT_OK);
+	leave(a, &t);
+	now += 60000;
+	admission_sweep(a, now);
+	CU_ASSERT_EQUAL(admission_entries(a), 0);
+	admission_free(a);
+}
+
+/* A reload that turns a rate on, lowers it, or turns it off. */
+static void
+test_rate_changes(void)
+{
+	struct admit_limits r = lim;
+	struct admission *a = admission_new();
+	struct admit_ticket t[3];
+
+	/* No rate: nothing is kept once the session ends. */
+	CU_ASSERT_EQUAL(enter(a, "192.0.2.1", &lim, &t[0]), ADMIT_OK);
+	r.rate_address = 2;
+	/* Turned on while a session is open: the bucket starts full. */
+	CU_ASSERT_EQUAL(enter(a, "192.0.2.1", &r, &t[1]), ADMIT_OK);
+	CU_ASSERT_EQUAL(enter(a, "192.0.2.1", &r, &t[2]), ADMIT_OK);
+	leave(a, &t[2]);
+	CU_ASSERT_EQUAL(enter(a, "192.0.2.1", &r, &t[2]),
+	    ADMIT_ADDRESS_RATE);
+	/* Off again: admitted, and forgotten when the sessions end. */
+	CU_ASSERT_EQUAL(enter(a, "192.0.2.1", &lim, &t[2]), ADMIT_OK);
+	leave(a, &t[0]);
+	leave(a, &t[1]);
+	leave(a, &t[2]);
+	CU_ASSERT_EQUAL(admission_entries(a), 0);
 	admission_free(a);
 }
 
@@ -237,11 +349,15 @@ static CU_TestInfo tests[] = {
 	{ "per-address limit", test_per_address },
 	{ "per-prefix limit, IPv4 /24", test_per_prefix },
 	{ "per-prefix limit, IPv6 /64", test_ipv6_prefix },
+	{ "prefix lengths 20, 63 and 127", test_odd_prefix_lengths },
 	{ "exempt and local clients", test_exempt },
 	{ "a /32 prefix is its own entry", test_full_length_prefix },
 	{ "IPv4-mapped IPv6 is IPv4", test_v4_mapped },
 	{ "prefix length changed by a reload", test_prefix_length_changes },
 	{ "20000 clients come and go", test_many_clients },
+	{ "connection rate per address", test_address_rate },
+	{ "connection rate per prefix", test_prefix_rate },
+	{ "rates changed by a reload", test_rate_changes },
 	CU_TEST_INFO_NULL
 };
 
