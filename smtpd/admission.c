@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "xmalloc.h"
 
 #include "smtpd/admission.h"
@@ -299,6 +300,17 @@ admission_key_text(const struct admit_key *k, char *out, size_t len)
 	if (inet_ntop(k->family, k->bytes, addr, sizeof(addr)) == NULL)
 		snprintf(addr, sizeof(addr), "?");
 	snprintf(out, len, "%s/%u", addr, (unsigned)k->plen);
+}
+
+void
+admission_limits(const struct config *cfg, struct admit_limits *lim)
+{
+	lim->per_address = cfg->client_connection_limit;
+	lim->per_prefix = cfg->prefix_connection_limit;
+	lim->rate_address = cfg->client_connection_rate;
+	lim->rate_prefix = cfg->prefix_connection_rate;
+	lim->v4_prefix = (int)cfg->ipv4_prefix_length;
+	lim->v6_prefix = (int)cfg->ipv6_prefix_length;
 }
 
 enum admit_verdict

@@ -44,6 +44,7 @@ struct admit_ticket {
 };
 
 struct admission;
+struct config;
 
 struct admission	*admission_new(void);
 void			 admission_free(struct admission *);
@@ -52,9 +53,9 @@ void			 admission_free(struct admission *);
  * Admit a client from sa under lim at now_ms (a monotonic clock), or
  * say which limit it is over.  The rates are connections a minute, each
  * a token bucket holding up to a minute's worth.  An exempt client
- * (mynetworks) and a local one (AF_UNIX) are admitted and not counted.
- * The ticket names the address and prefix either way; on ADMIT_OK it
- * must go to admission_leave.
+ * (mynetworks) and a local one (AF_UNIX) are admitted and not counted,
+ * with an empty ticket; otherwise the ticket names the address and the
+ * prefix, and on ADMIT_OK it must go to admission_leave.
  */
 enum admit_verdict	 admission_enter(struct admission *,
 			    const struct sockaddr *,
@@ -62,6 +63,9 @@ enum admit_verdict	 admission_enter(struct admission *,
 			    uint64_t now_ms, struct admit_ticket *);
 void			 admission_leave(struct admission *,
 			    struct admit_ticket *, uint64_t now_ms);
+/* The limits a configuration sets. */
+void			 admission_limits(const struct config *,
+			    struct admit_limits *);
 /* Forget clients with no session whose buckets have filled again. */
 void			 admission_sweep(struct admission *, uint64_t now_ms);
 

@@ -1096,12 +1096,7 @@ session_admit(int fd, const struct sockaddr *sa, socklen_t salen,
 		smtpd.admission = admission_new();
 	exempt = c->mynetworks != NULL && addr[0] != '\0' &&
 	    cidr_lookup(c->mynetworks, addr) != NULL;
-	lim.per_address = c->cfg->client_connection_limit;
-	lim.per_prefix = c->cfg->prefix_connection_limit;
-	lim.v4_prefix = (int)c->cfg->ipv4_prefix_length;
-	lim.v6_prefix = (int)c->cfg->ipv6_prefix_length;
-	lim.rate_address = c->cfg->client_connection_rate;
-	lim.rate_prefix = c->cfg->prefix_connection_rate;
+	admission_limits(c->cfg, &lim);
 	switch (admission_enter(smtpd.admission, sa, &lim, exempt,
 	    smtpd_now_ms(), t)) {
 	case ADMIT_OK:

@@ -52,7 +52,6 @@ smtpd_next_id(void)
 	return ++smtpd.last_id;
 }
 
-/* The configuration for a new session, referenced. */
 struct smtpd_conf *
 smtpd_conf_new(struct config *cfg, char *err, size_t errlen)
 {
@@ -89,6 +88,7 @@ admission_sweep_cb(evutil_socket_t fd, short what, void *arg)
 	admission_sweep(smtpd.admission, smtpd_now_ms());
 }
 
+/* The configuration for a new session, referenced. */
 struct smtpd_conf *
 smtpd_conf_ref(void)
 {

@@ -10,7 +10,9 @@ new clients; and mail from other clients keeps arriving while a network
 is full.
 """
 
+import os
 import smtplib
+import socket
 import unittest
 
 import harness
@@ -111,6 +113,24 @@ class AdmissionTest(BulwarkTest):
         self.assert_greeted(d, "127.0.0.2")
         self.assert_refused(d, "127.0.0.2", "from your address")
         self.assert_refused(d, "127.0.0.3", "from your network")
+
+    def test_local_submission_not_counted(self):
+        """Sessions on public/submit (sendmail) have no address to
+        count: with a limit of 1, three at once are all greeted."""
+        d = self.limited(client_connection_limit="1",
+                         prefix_connection_limit="1")
+        path = os.path.join(d.spool, "public", "submit")
+        socks = []
+        try:
+            for _ in range(3):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                socks.append(s)
+                s.settimeout(30)
+                s.connect(path)
+                self.assertTrue(s.recv(512).startswith(b"220 "))
+        finally:
+            for s in socks:
+                s.close()
 
     def test_prefix_length(self):
         """With ipv4_prefix_length = 16 the /24s of a /16 share a limit."""

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "config.h"
 #include "smtpd/admission.h"
 #include "unit.h"
 
@@ -226,6 +227,33 @@ test_prefix_length_changes(void)
 	admission_free(a);
 }
 
+/* Each limit comes from its own configuration key. */
+static void
+test_limits_from_config(void)
+{
+	struct admit_limits l;
+	struct config *cfg;
+	char *errs = NULL;
+
+	cfg = config_parse("t.conf", "myhostname = mx.example.test\n"
+	    "client_connection_limit = 7\n"
+	    "prefix_connection_limit = 70\n"
+	    "client_connection_rate = 11\n"
+	    "prefix_connection_rate = 0\n"
+	    "ipv4_prefix_length = 20\n"
+	    "ipv6_prefix_length = 48\n", &errs);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	admission_limits(cfg, &l);
+	CU_ASSERT_EQUAL(l.per_address, 7);
+	CU_ASSERT_EQUAL(l.per_prefix, 70);
+	CU_ASSERT_EQUAL(l.rate_address, 11);
+	CU_ASSERT_EQUAL(l.rate_prefix, 0);
+	CU_ASSERT_EQUAL(l.v4_prefix, 20);
+	CU_ASSERT_EQUAL(l.v6_prefix, 48);
+	config_free(cfg);
+	free(errs);
+}
+
 /* Many clients at once, then none: the table grows and empties. */
 static void
 test_many_clients(void)
@@ -355,6 +383,7 @@ static CU_TestInfo tests[] = {
 	{ "IPv4-mapped IPv6 is IPv4", test_v4_mapped },
 	{ "prefix length changed by a reload", test_prefix_length_changes },
 	{ "20000 clients come and go", test_many_clients },
+	{ "limits from the configuration", test_limits_from_config },
 	{ "connection rate per address", test_address_rate },
 	{ "connection rate per prefix", test_prefix_rate },
 	{ "rates changed by a reload", test_rate_changes },
