@@ -1,9 +1,10 @@
 /*
- * The admission table: a hash of session counts and connection-rate
- * buckets by client address and by client prefix.  An entry lives while
- * it counts a session or its bucket is not yet full again, so the
- * table's size follows the clients of the last minute or so, not every
- * client ever seen.
+ * The admission table: what smtpd remembers of its clients, in one hash
+ * by client address and by client prefix: open sessions, connection-rate
+ * buckets, and for an address the time until which its pass of the
+ * pre-greet test holds.  An entry lives while it counts a session, its
+ * bucket is not yet full again, or its pass holds, so the table follows
+ * recent clients, not every client ever seen.
  */
 #include <sys/socket.h>
 
@@ -26,6 +27,7 @@ struct admit_entry {
 	int64_t			 rate;		/* per minute, 0: no bucket */
 	double			 tokens;	/* connections it may open */
 	uint64_t		 stamp_ms;	/* when tokens was right */
+	uint64_t		 pass_until_ms;	/* passed the pre-greet test */
 };
 
 struct admission {
@@ -171,11 +173,11 @@ bucket_allows(struct admit_entry *e, int64_t rate, uint64_t now_ms)
 	return e->tokens >= 1.0;
 }
 
-/* An entry is needed no more: no session, and its bucket is full. */
+/* An entry is needed no more: no session, no pass, a full bucket. */
 static int
 entry_idle(struct admit_entry *e, uint64_t now_ms)
 {
-	if (e->count > 0)
+	if (e->count > 0 || e->pass_until_ms > now_ms)
 		return 0;
 	if (e->rate <= 0)
 		return 1;
@@ -201,24 +203,34 @@ maybe_shrink(struct admission *a)
 		rehash(a, a->nbuckets / 2);
 }
 
+/* k's entry, made (with a full bucket at rate) if there is none. */
+static struct admit_entry *
+entry_get(struct admission *a, const struct admit_key *k, int64_t rate,
+    uint64_t now_ms)
+{
+	struct admit_entry **p = find_slot(a, k), *e = *p;
+
+	if (e != NULL)
+		return e;
+	e = xcalloc(1, sizeof(*e));
+	e->key = *k;
+	e->rate = rate > 0 ? rate : 0;
+	e->tokens = (double)e->rate;
+	e->stamp_ms = now_ms;
+	*p = e;
+	if (++a->nentries > a->nbuckets)
+		rehash(a, a->nbuckets * 2);
+	return e;
+}
+
 /* One more session for k, and one token from its bucket. */
 static void
 take(struct admission *a, const struct admit_key *k, int64_t rate,
     uint64_t now_ms)
 {
-	struct admit_entry **p = find_slot(a, k), *e = *p;
+	struct admit_entry *e = entry_get(a, k, rate, now_ms);
 
-	if (e == NULL) {
-		e = xcalloc(1, sizeof(*e));
-		e->key = *k;
-		e->rate = rate > 0 ? rate : 0;
-		e->tokens = (double)e->rate;
-		e->stamp_ms = now_ms;
-		*p = e;
-		if (++a->nentries > a->nbuckets)
-			rehash(a, a->nbuckets * 2);
-	} else
-		bucket_update(e, rate, now_ms);
+	bucket_update(e, rate, now_ms);
 	e->count++;
 	if (e->rate > 0)
 		e->tokens -= 1.0;
@@ -341,6 +353,25 @@ admission_enter(struct admission *a, const struct sockaddr *sa,
 	take(a, &prefix, lim->rate_prefix, now_ms);
 	t->counted = 1;
 	return ADMIT_OK;
+}
+
+int
+admission_passed(const struct admission *a, const struct admit_key *addr,
+    uint64_t now_ms)
+{
+	struct admit_entry *e = *find_slot(a, addr);
+
+	return e != NULL && e->pass_until_ms > now_ms;
+}
+
+void
+admission_pass(struct admission *a, const struct admit_key *addr,
+    uint64_t now_ms, uint64_t until_ms)
+{
+	struct admit_entry *e = entry_get(a, addr, 0, now_ms);
+
+	if (until_ms > e->pass_until_ms)
+		e->pass_until_ms = until_ms;
 }
 
 void

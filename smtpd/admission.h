@@ -63,6 +63,16 @@ enum admit_verdict	 admission_enter(struct admission *,
 			    uint64_t now_ms, struct admit_ticket *);
 void			 admission_leave(struct admission *,
 			    struct admit_ticket *, uint64_t now_ms);
+/*
+ * Has the client at addr (a ticket's address) passed the pre-greet test
+ * in time to hold at now_ms?  admission_pass() records a pass that
+ * holds until until_ms.
+ */
+int			 admission_passed(const struct admission *,
+			    const struct admit_key *addr, uint64_t now_ms);
+void			 admission_pass(struct admission *,
+			    const struct admit_key *addr, uint64_t now_ms,
+			    uint64_t until_ms);
 /* The limits a configuration sets. */
 void			 admission_limits(const struct config *,
 			    struct admit_limits *);

@@ -47,6 +47,7 @@
 
 enum session_state {
 	S_CMD = 0,	/* reading command lines */
+	S_PREGREET,	/* the banner waits; the client must not talk */
 	S_POLICY,	/* MAIL or RCPT: waiting for the verdict */
 	S_QID,		/* DATA: waiting for the queue's go-ahead */
 	S_DATA,		/* reading the content */
@@ -77,6 +78,7 @@ struct session {
 
 	struct event		*policy_ev;
 	unsigned		 policy_gen;
+	struct event		*greet_ev;	/* the pre-greet wait */
 
 	/* the transaction with the queue */
 	unsigned		 txn_gen;	/* queue_gen at its start */
@@ -92,6 +94,7 @@ RB_GENERATE_INTERNAL(smtpd_waits, session, wait_entry, wait_cmp,
     __attribute__((unused)) static)
 
 static void	session_process(struct session *);
+static void	session_talker(struct session *);
 static int	session_queue_ok(const struct session *);
 static void	session_final(struct session *, int, int, const char *,
 		    size_t);
@@ -227,6 +230,8 @@ session_free(struct session *s)
 	bufferevent_free(s->bev);
 	if (s->policy_ev != NULL)
 		event_free(s->policy_ev);
+	if (s->greet_ev != NULL)
+		event_free(s->greet_ev);
 	cmd_state_free(&s->st);
 	smtpd_conf_unref(s->conf);
 	free(s->chunk);
@@ -902,6 +907,13 @@ session_process(struct session *s)
 		} else if (s->state == S_CMD) {
 			if (!session_command_input(s))
 				break;
+		} else if (s->state == S_PREGREET) {
+			if (evbuffer_get_length(bufferevent_get_input(s->bev))
+			    > 0) {
+				session_talker(s);
+				return;
+			}
+			break;
 		} else
 			return;
 	}
@@ -910,6 +922,75 @@ session_process(struct session *s)
 		    session_stage(s), s->name);
 		session_close(s);
 	}
+}
+
+/* --- the pre-greet test ------------------------------------------------- */
+
+/*
+ * The client spoke before the banner was complete: a real MTA waits for
+ * it, a spam engine in a hurry does not.  It gets one reply and is cut
+ * off.
+ */
+static void
+session_talker(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	char seen[64], shown[4 * sizeof(seen) + 1];
+	size_t n = evbuffer_get_length(in), k;
+
+	k = evbuffer_copyout(in, seen, sizeof(seen)) > 0 ?
+	    (n < sizeof(seen) ? n : sizeof(seen)) : 0;
+	log_info("NOQUEUE: reject: pregreet from %s: %zu bytes before the "
+	    "greeting: %s", s->name, n, log_escape(shown, sizeof(shown),
+	    seen, k));
+	evbuffer_drain(in, n);
+	session_printf(s, "554 5.5.1 %s Protocol error: input before the "
+	    "greeting\r\n", session_cfg(s)->myhostname);
+	session_close(s);
+}
+
+/* The wait is over and the client kept quiet: greet it, remember it. */
+static void
+session_greet_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	const struct config *cfg = session_cfg(s);
+	uint64_t now = smtpd_now_ms();
+
+	if (s->state != S_PREGREET)
+		return;
+	if (evbuffer_get_length(bufferevent_get_input(s->bev)) > 0) {
+		session_talker(s);
+		return;
+	}
+	admission_pass(smtpd.admission, &s->admit.address, now,
+	    now + (uint64_t)cfg->pregreet_pass_time * 1000);
+	log_info("pregreet pass from %s", s->name);
+	s->state = S_CMD;
+	session_printf(s, "220 %s ESMTP Bulwark\r\n", cfg->myhostname);
+	session_process(s);
+}
+
+/*
+ * A network client not known to have passed: the first line of the
+ * banner now, the last after pregreet_delay.
+ */
+static int
+session_pregreet(struct session *s, int exempt)
+{
+	const struct config *cfg = session_cfg(s);
+	struct timeval tv = { cfg->pregreet_delay, 0 };
+
+	if (exempt || !s->admit.counted || cfg->pregreet_delay == 0 ||
+	    admission_passed(smtpd.admission, &s->admit.address,
+	    smtpd_now_ms()))
+		return 0;
+	if ((s->greet_ev = evtimer_new(smtpd.base, session_greet_cb, s)) ==
+	    NULL || evtimer_add(s->greet_ev, &tv) != 0)
+		fatal("smtpd: cannot start the pre-greet wait");
+	s->state = S_PREGREET;
+	session_printf(s, "220-%s ESMTP Bulwark\r\n", cfg->myhostname);
+	return 1;
 }
 
 static void
@@ -1079,7 +1160,7 @@ session_refuse(int fd, const char *name, enum refusal why,
  */
 static int
 session_admit(int fd, const struct sockaddr *sa, socklen_t salen,
-    struct admit_ticket *t)
+    struct admit_ticket *t, int *exemptp)
 {
 	const struct smtpd_conf *c = smtpd.conf;
 	char addr[SESSION_ADDR_MAX], name[SESSION_NAME_MAX];
@@ -1096,6 +1177,7 @@ session_admit(int fd, const struct sockaddr *sa, socklen_t salen,
 		smtpd.admission = admission_new();
 	exempt = c->mynetworks != NULL && addr[0] != '\0' &&
 	    cidr_lookup(c->mynetworks, addr) != NULL;
+	*exemptp = exempt;
 	admission_limits(c->cfg, &lim);
 	switch (admission_enter(smtpd.admission, sa, &lim, exempt,
 	    smtpd_now_ms(), t)) {
@@ -1127,12 +1209,13 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen,
 	struct admit_ticket ticket;
 	struct smtp_params p;
 	struct session *s;
+	int exempt;
 
 	if (smtpd.stopping) {
 		close(fd);
 		return;
 	}
-	if (session_admit(fd, sa, salen, &ticket) != 0)
+	if (session_admit(fd, sa, salen, &ticket, &exempt) != 0)
 		return;
 	s = xcalloc(1, sizeof(*s));
 	s->admit = ticket;
@@ -1162,5 +1245,7 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen,
 		log_info("connect from local, uid=%u", (unsigned)s->local_uid);
 	else
 		log_info("connect from %s", s->name);
-	session_printf(s, "220 %s ESMTP Bulwark\r\n", cfg->myhostname);
+	if (!session_pregreet(s, exempt))
+		session_printf(s, "220 %s ESMTP Bulwark\r\n",
+		    cfg->myhostname);
 }

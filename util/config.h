@@ -57,6 +57,8 @@ struct config {
 	int64_t	ipv6_prefix_length;	/* bits of an IPv6 client prefix */
 	int64_t	client_connection_rate;	/* a minute per address, 0: off */
 	int64_t	prefix_connection_rate;	/* a minute per prefix, 0: off */
+	int64_t	pregreet_delay;		/* seconds before the banner, 0: off */
+	int64_t	pregreet_pass_time;	/* seconds a pass is remembered */
 	int	bare_lf;		/* enum bare_lf_mode */
 	int64_t	smtpd_timeout;		/* seconds waiting for a command */
 	int64_t	smtpd_data_timeout;	/* seconds between DATA reads */

@@ -420,6 +420,9 @@ class Daemon:
             "alias_maps": "",
             "minimal_backoff": "1s",
             "maximal_backoff": "2s",
+            # Clients of most tests come from 127.0.0.2 and up, which
+            # are not in mynetworks; the pre-greet test has its own.
+            "pregreet_delay": "0s",
         }
         self.conf.update(conf)
         self.write_config()

@@ -227,6 +227,34 @@ test_prefix_length_changes(void)
 	admission_free(a);
 }
 
+/*
+ * A pre-greet pass outlives the session that earned it, holds until its
+ * time, and is then swept; it belongs to the address, not its network.
+ */
+static void
+test_pregreet_pass(void)
+{
+	struct admission *a = admission_new();
+	struct admit_ticket t, other;
+
+	CU_ASSERT_EQUAL(enter(a, "192.0.2.1", &lim, &t), ADMIT_OK);
+	CU_ASSERT_FALSE(admission_passed(a, &t.address, now));
+	admission_pass(a, &t.address, now, now + 5000);
+	CU_ASSERT_TRUE(admission_passed(a, &t.address, now));
+	leave(a, &t);
+	/* The address entry stays for the pass; the prefix goes. */
+	CU_ASSERT_EQUAL(admission_entries(a), 1);
+	CU_ASSERT_EQUAL(enter(a, "192.0.2.2", &lim, &other), ADMIT_OK);
+	CU_ASSERT_FALSE(admission_passed(a, &other.address, now));
+	leave(a, &other);
+	admission_sweep(a, now + 4999);
+	CU_ASSERT_TRUE(admission_passed(a, &t.address, now + 4999));
+	CU_ASSERT_FALSE(admission_passed(a, &t.address, now + 5000));
+	admission_sweep(a, now + 5000);
+	CU_ASSERT_EQUAL(admission_entries(a), 0);
+	admission_free(a);
+}
+
 /* Each limit comes from its own configuration key. */
 static void
 test_limits_from_config(void)
@@ -384,6 +412,7 @@ static CU_TestInfo tests[] = {
 	{ "prefix length changed by a reload", test_prefix_length_changes },
 	{ "20000 clients come and go", test_many_clients },
 	{ "limits from the configuration", test_limits_from_config },
+	{ "a pre-greet pass and its end", test_pregreet_pass },
 	{ "connection rate per address", test_address_rate },
 	{ "connection rate per prefix", test_prefix_rate },
 	{ "rates changed by a reload", test_rate_changes },
