@@ -644,6 +644,28 @@ done:
 		cmd_count(st, r->verb, r->code);
 }
 
+int
+cmd_foreign(const char *p, size_t len)
+{
+	static const char *const http[] = {
+		"GET", "POST", "HEAD", "PUT", "CONNECT", "OPTIONS", "DELETE",
+		"TRACE", "PATCH",
+	};
+	size_t i, n;
+
+	if (len == 0 || p[0] == '\r' || p[0] == '\n')
+		return 0;
+	if (!isalpha((unsigned char)p[0]))
+		return 1;
+	/* Methods are upper case and followed by a space. */
+	for (i = 0; i < sizeof(http) / sizeof(http[0]); i++) {
+		n = strlen(http[i]);
+		if (len > n && memcmp(p, http[i], n) == 0 && p[n] == ' ')
+			return 1;
+	}
+	return 0;
+}
+
 void
 cmd_line_too_long(struct smtp_state *st, struct cmd_reply *r)
 {

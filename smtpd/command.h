@@ -105,6 +105,13 @@ int		 cmd_ends_group(int verb);
  */
 void	cmd_execute(struct smtp_state *, const char *line, size_t len,
 	    struct cmd_reply *);
+/*
+ * Is this the start of a command line (len octets so far, the whole
+ * line or less) plainly not SMTP: a line that starts with neither a
+ * letter nor a line ending (a TLS hello, binary), or an HTTP or proxy
+ * request?  0 while it may still be SMTP.
+ */
+int	cmd_foreign(const char *p, size_t len);
 /* The reply to a line over SMTP_LINE_MAX (already discarded). */
 void	cmd_line_too_long(struct smtp_state *, struct cmd_reply *);
 /*

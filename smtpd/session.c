@@ -95,6 +95,7 @@ RB_GENERATE_INTERNAL(smtpd_waits, session, wait_entry, wait_cmp,
 
 static void	session_process(struct session *);
 static void	session_talker(struct session *);
+static int	session_foreign(struct session *);
 static int	session_queue_ok(const struct session *);
 static void	session_final(struct session *, int, int, const char *,
 		    size_t);
@@ -838,6 +839,8 @@ session_command_input(struct session *s)
 	size_t len, text;
 	int eol;
 
+	if (s->kind != LISTEN_SUBMIT && !s->discarding && session_foreign(s))
+		return 0;
 	p = evbuffer_search(in, "\n", 1, NULL);
 	eol = p.pos != -1;
 	len = eol ? (size_t)p.pos : evbuffer_get_length(in);
@@ -922,6 +925,31 @@ session_process(struct session *s)
 		    session_stage(s), s->name);
 		session_close(s);
 	}
+}
+
+/*
+ * A network client whose command line is plainly not SMTP (a web
+ * browser, a proxy probe, TLS on the plain port) is cut off at once.
+ */
+static int
+session_foreign(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	char head[16], shown[4 * 40 + 1], seen[40];
+	ev_ssize_t n, k;
+
+	n = evbuffer_copyout(in, head, sizeof(head));
+	if (n <= 0 || !cmd_foreign(head, (size_t)n))
+		return 0;
+	k = evbuffer_copyout(in, seen, sizeof(seen));
+	log_info("NOQUEUE: reject: non-SMTP input from %s after %s: %s",
+	    s->name, session_stage(s), log_escape(shown, sizeof(shown),
+	    seen, k > 0 ? (size_t)k : 0));
+	evbuffer_drain(in, evbuffer_get_length(in));
+	session_printf(s, "521 5.5.1 %s Not an SMTP client; closing\r\n",
+	    session_cfg(s)->myhostname);
+	session_close(s);
+	return 1;
 }
 
 /* --- the pre-greet test ------------------------------------------------- */

@@ -94,6 +94,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t len, text, i, j;
 	char counts[512];
 
+	/* Deciding early never contradicts deciding on more of the line. */
+	for (i = 1; i <= size && i <= 16; i++)
+		if (cmd_foreign((const char *)data, i) &&
+		    !cmd_foreign((const char *)data, size))
+			abort();
 	cmd_state_init(&st, &p);
 	while (size > 0) {
 		nl = memchr(data, '\n', size);

@@ -616,7 +616,42 @@ test_counts(void)
 	cmd_state_free(&st);
 }
 
+/* What plainly is not SMTP, and what may still be. */
+static void
+test_foreign(void)
+{
+	static const struct {
+		const char	*in;
+		size_t		 len;
+		int		 want;
+	} cases[] = {
+		{ "EHLO client.test", 16, 0 },
+		{ "ehlo client.test", 16, 0 },
+		{ "\r\n", 2, 0 },
+		{ "", 0, 0 },
+		{ "GET / HTTP/1.1", 14, 1 },
+		{ "POST /x HTTP/1.0", 16, 1 },
+		{ "CONNECT 192.0.2.1:25 HTTP/1.0", 29, 1 },
+		{ "OPTIONS * HTTP/1.1", 18, 1 },
+		{ "GE", 2, 0 },		/* not yet known */
+		{ "GET", 3, 0 },	/* nor here: GETX is a verb */
+		{ "GETX", 4, 0 },
+		{ "get / HTTP/1.1", 14, 0 },	/* methods are upper case */
+		{ "\x16\x03\x01\x02\x00", 5, 1 },	/* a TLS hello */
+		{ "\x00\xff", 2, 1 },
+		{ "\xc3\xa9HLO x", 7, 1 },
+		{ " EHLO x", 7, 1 },
+		{ "250 ok", 6, 1 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		CU_ASSERT_EQUAL(cmd_foreign(cases[i].in, cases[i].len),
+		    cases[i].want);
+}
+
 static CU_TestInfo tests[] = {
+	{ "non-SMTP input", test_foreign },
 	{ "EHLO keywords", test_ehlo_keywords },
 	{ "HELO and its argument", test_helo },
 	{ "sequence errors 503 5.5.1", test_sequence_errors },
