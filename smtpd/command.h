@@ -16,6 +16,7 @@
 #define SMTP_ADDR_MAX	512	/* a formatted address, with room */
 #define SMTP_REPLY_MAX	1024
 #define SMTP_ERROR_MAX	20	/* client errors in a row: hang up */
+#define SMTP_TARPIT_STEPS 5	/* the error tarpit grows this far */
 
 enum smtp_helo {
 	SMTP_HELO_NONE = 0,

@@ -48,6 +48,7 @@
 enum session_state {
 	S_CMD = 0,	/* reading command lines */
 	S_PREGREET,	/* the banner waits; the client must not talk */
+	S_TARPIT,	/* an error reply waits: the error tarpit */
 	S_POLICY,	/* MAIL or RCPT: waiting for the verdict */
 	S_QID,		/* DATA: waiting for the queue's go-ahead */
 	S_DATA,		/* reading the content */
@@ -79,6 +80,11 @@ struct session {
 	struct event		*policy_ev;
 	unsigned		 policy_gen;
 	struct event		*greet_ev;	/* the pre-greet wait */
+	struct event		*tarpit_ev;	/* an error reply's wait */
+	char			*held;		/* the reply that waits */
+	size_t			 held_len;
+	int			 held_verb;
+	int			 held_check;
 
 	/* the transaction with the queue */
 	unsigned		 txn_gen;	/* queue_gen at its start */
@@ -233,6 +239,9 @@ session_free(struct session *s)
 		event_free(s->policy_ev);
 	if (s->greet_ev != NULL)
 		event_free(s->greet_ev);
+	if (s->tarpit_ev != NULL)
+		event_free(s->tarpit_ev);
+	free(s->held);
 	cmd_state_free(&s->st);
 	smtpd_conf_unref(s->conf);
 	free(s->chunk);
@@ -312,8 +321,9 @@ session_busy(const struct session *s)
  * Local submissions are exempt: "sendmail -bs" copies a script's whole
  * input at once.
  */
+/* Send a final reply now; the session reads commands again. */
 static void
-session_final(struct session *s, int verb, int check, const char *text,
+session_final_now(struct session *s, int verb, int check, const char *text,
     size_t len)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
@@ -335,6 +345,74 @@ session_final(struct session *s, int verb, int check, const char *text,
 	}
 	if (smtpd.stopping && !session_busy(s))
 		session_goodbye(s);
+}
+
+static void
+session_tarpit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	char *text = s->held;
+
+	if (s->state != S_TARPIT)
+		return;
+	s->held = NULL;
+	session_final_now(s, s->held_verb, s->held_check, text, s->held_len);
+	free(text);
+	session_process(s);
+}
+
+/*
+ * The error tarpit: the n-th error reply in a row waits n times
+ * smtpd_error_delay (at most SMTP_TARPIT_STEPS times), which costs a
+ * client that probes or misbehaves its time.  The wait holds a slot,
+ * so while the session table is fuller than tarpit_fill_limit percent
+ * the client gets a quick 421 instead.  0: the reply goes now.
+ */
+static int
+session_tarpit(struct session *s, int verb, int check, const char *text,
+    size_t len)
+{
+	const struct config *cfg = session_cfg(s);
+	unsigned steps = s->st.errors;
+	struct timeval tv = { 0, 0 };
+
+	if (s->kind == LISTEN_SUBMIT || cfg->smtpd_error_delay == 0 ||
+	    steps == 0 || len < 1 || text[0] != '5')
+		return 0;
+	if (smtpd.nsessions * 100 >= (size_t)(cfg->connection_limit *
+	    cfg->tarpit_fill_limit)) {
+		log_info("NOQUEUE: reject: %s: errors while the session table "
+		    "is full, closing", s->name);
+		session_printf(s, "421 4.7.0 %s Too many errors, closing\r\n",
+		    cfg->myhostname);
+		session_close(s);
+		return 1;
+	}
+	if (steps > SMTP_TARPIT_STEPS)
+		steps = SMTP_TARPIT_STEPS;
+	tv.tv_sec = (time_t)(cfg->smtpd_error_delay * steps);
+	if (s->tarpit_ev == NULL && (s->tarpit_ev = evtimer_new(smtpd.base,
+	    session_tarpit_cb, s)) == NULL)
+		fatal("smtpd: cannot make a tarpit timer");
+	free(s->held);
+	s->held = xmalloc(len);
+	memcpy(s->held, text, len);
+	s->held_len = len;
+	s->held_verb = verb;
+	s->held_check = check;
+	s->state = S_TARPIT;
+	if (evtimer_add(s->tarpit_ev, &tv) != 0)
+		fatal("smtpd: cannot start a tarpit timer");
+	return 1;
+}
+
+/* A final reply: now, or after the error tarpit's wait. */
+static void
+session_final(struct session *s, int verb, int check, const char *text,
+    size_t len)
+{
+	if (!session_tarpit(s, verb, check, text, len))
+		session_final_now(s, verb, check, text, len);
 }
 
 static void

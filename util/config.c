@@ -96,6 +96,8 @@ static const struct cf_key cf_keys[] = {
 	NUM(prefix_connection_rate, CF_INTEGER, "1200", 0, 100000000),
 	NUM(pregreet_delay, CF_DURATION, "6s", 0, MINUTE),
 	NUM(pregreet_pass_time, CF_DURATION, "1d", 0, 30 * DAY),
+	NUM(smtpd_error_delay, CF_DURATION, "1s", 0, MINUTE),
+	NUM(tarpit_fill_limit, CF_INTEGER, "80", 1, 100),
 	NUM(bare_lf, CF_BARE_LF, "reject", 0, 0),
 	NUM(smtpd_timeout, CF_DURATION, "300s", 1, DAY),
 	NUM(smtpd_data_timeout, CF_DURATION, "300s", 1, DAY),

@@ -59,6 +59,8 @@ struct config {
 	int64_t	prefix_connection_rate;	/* a minute per prefix, 0: off */
 	int64_t	pregreet_delay;		/* seconds before the banner, 0: off */
 	int64_t	pregreet_pass_time;	/* seconds a pass is remembered */
+	int64_t	smtpd_error_delay;	/* seconds per error in a row */
+	int64_t	tarpit_fill_limit;	/* percent of connection_limit */
 	int	bare_lf;		/* enum bare_lf_mode */
 	int64_t	smtpd_timeout;		/* seconds waiting for a command */
 	int64_t	smtpd_data_timeout;	/* seconds between DATA reads */

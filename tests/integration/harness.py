@@ -423,6 +423,8 @@ class Daemon:
             # Clients of most tests come from 127.0.0.2 and up, which
             # are not in mynetworks; the pre-greet test has its own.
             "pregreet_delay": "0s",
+            # Likewise the error tarpit, which slows every 5xx.
+            "smtpd_error_delay": "0s",
         }
         self.conf.update(conf)
         self.write_config()
