@@ -79,6 +79,9 @@ struct session {
 
 	struct event		*policy_ev;
 	unsigned		 policy_gen;
+	uint64_t		 start_ms;	/* accepted, monotonic */
+	int			 exempt;	/* in mynetworks */
+	struct event		*life_ev;	/* smtpd_session_lifetime */
 	struct event		*greet_ev;	/* the pre-greet wait */
 	struct event		*tarpit_ev;	/* an error reply's wait */
 	char			*held;		/* the reply that waits */
@@ -93,6 +96,8 @@ struct session {
 	unsigned char		*chunk;
 	size_t			 chunk_len;
 	uint64_t		 txn_size;	/* bytes sent to the queue */
+	uint64_t		 data_start_ms;	/* the 354 went out */
+	uint64_t		 data_bytes;	/* read since */
 };
 
 static int	wait_cmp(struct session *, struct session *);
@@ -198,14 +203,68 @@ session_printf(struct session *s, const char *fmt, ...)
 	session_write(s, buf, (size_t)n);
 }
 
+static struct timeval
+session_tv(uint64_t ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	return tv;
+}
+
+/* A client deadline as it stands now: overload cuts it, to 1 s least. */
+static uint64_t
+session_deadline_ms(int64_t secs)
+{
+	uint64_t ms = smtpd_deadline_ms(secs);
+
+	return ms < 1000 ? 1000 : ms;
+}
+
+static void
+session_set_timeout_ms(struct session *s, uint64_t read_ms)
+{
+	struct timeval rd = session_tv(read_ms);
+	struct timeval wr = session_tv(session_deadline_ms(
+	    session_cfg(s)->smtpd_timeout));
+
+	/* 0: the session waits for another process, not the client. */
+	bufferevent_set_timeouts(s->bev, read_ms > 0 ? &rd : NULL, &wr);
+}
+
 static void
 session_set_timeout(struct session *s, int64_t secs)
 {
-	struct timeval rd = { (time_t)secs, 0 };
-	struct timeval wr = { (time_t)session_cfg(s)->smtpd_timeout, 0 };
+	session_set_timeout_ms(s, secs > 0 ? session_deadline_ms(secs) : 0);
+}
 
-	/* secs 0: the session waits for another process, not the client. */
-	bufferevent_set_timeouts(s->bev, secs > 0 ? &rd : NULL, &wr);
+/*
+ * In DATA the next bytes are due within smtpd_data_timeout, and, with
+ * smtpd_min_data_rate, by the time the content so far falls below that
+ * rate (after a grace period): a client that trickles a byte now and
+ * then cannot hold its slot for hours.
+ */
+static uint64_t
+session_data_due_ms(const struct session *s)
+{
+	int64_t rate = session_cfg(s)->smtpd_min_data_rate;
+
+	if (rate <= 0 || s->kind == LISTEN_SUBMIT)
+		return UINT64_MAX;
+	return s->data_start_ms + SMTPD_DATA_RATE_GRACE * 1000 +
+	    (s->data_bytes + 1) * 1000 / (uint64_t)rate;
+}
+
+static void
+session_data_deadline(struct session *s)
+{
+	uint64_t ms = session_deadline_ms(session_cfg(s)->smtpd_data_timeout);
+	uint64_t due = session_data_due_ms(s), now = smtpd_now_ms();
+
+	if (due != UINT64_MAX)
+		ms = due <= now ? 1 : (due - now < ms ? due - now : ms);
+	session_set_timeout_ms(s, ms);
 }
 
 /* Where the session is, for "lost connection after X" lines. */
@@ -234,11 +293,14 @@ session_free(struct session *s)
 	TAILQ_REMOVE(&smtpd.sessions, s, entry);
 	smtpd.nsessions--;
 	admission_leave(smtpd.admission, &s->admit, smtpd_now_ms());
+	smtpd_load_check();
 	bufferevent_free(s->bev);
 	if (s->policy_ev != NULL)
 		event_free(s->policy_ev);
 	if (s->greet_ev != NULL)
 		event_free(s->greet_ev);
+	if (s->life_ev != NULL)
+		event_free(s->life_ev);
 	if (s->tarpit_ev != NULL)
 		event_free(s->tarpit_ev);
 	free(s->held);
@@ -366,7 +428,8 @@ session_tarpit_cb(evutil_socket_t fd, short what, void *arg)
  * smtpd_error_delay (at most SMTP_TARPIT_STEPS times), which costs a
  * client that probes or misbehaves its time.  The wait holds a slot,
  * so while the session table is fuller than tarpit_fill_limit percent
- * the client gets a quick 421 instead.  0: the reply goes now.
+ * the client gets a quick 421 instead.  0: the reply goes now.  Clients
+ * in mynetworks and local submissions are never held.
  */
 static int
 session_tarpit(struct session *s, int verb, int check, const char *text,
@@ -376,7 +439,8 @@ session_tarpit(struct session *s, int verb, int check, const char *text,
 	unsigned steps = s->st.errors;
 	struct timeval tv = { 0, 0 };
 
-	if (s->kind == LISTEN_SUBMIT || cfg->smtpd_error_delay == 0 ||
+	if (s->kind == LISTEN_SUBMIT || s->exempt ||
+	    cfg->smtpd_error_delay == 0 ||
 	    steps == 0 || len < 1 || text[0] != '5')
 		return 0;
 	if (smtpd.nsessions * 100 >= (size_t)(cfg->connection_limit *
@@ -694,7 +758,9 @@ session_queue_qid(uint64_t id, uint32_t code, const char *text,
 	s->state = S_DATA;
 	session_printf(s, "354 %s\r\n", clean[0] != '\0' ? clean :
 	    "End data with <CR><LF>.<CR><LF>");
-	session_set_timeout(s, session_cfg(s)->smtpd_data_timeout);
+	s->data_start_ms = smtpd_now_ms();
+	s->data_bytes = 0;
+	session_data_deadline(s);
 	in = bufferevent_get_input(s->bev);
 	if (s->kind != LISTEN_SUBMIT && evbuffer_get_length(in) > 0) {
 		/* Content before the 354: no network client may do that. */
@@ -891,12 +957,15 @@ session_data_input(struct session *s)
 	    SMTPD_CHUNK_MAX, &s->chunk_len);
 	if (evbuffer_drain(in, used) != 0)
 		fatal("smtpd: evbuffer_drain failed");
+	s->data_bytes += used;
 	if (s->dsm.hdr_end != DATA_HDR_NONE && s->kind == LISTEN_SUBMIT)
 		session_fixup(s);
 	if (SMTPD_CHUNK_MAX - s->chunk_len < DATA_OUT_SLACK || used == 0)
 		session_chunk_flush(s);
 	if (s->dsm.done)
 		session_data_end(s);
+	else if (s->state == S_DATA && used > 0)
+		session_data_deadline(s);
 	return 1;
 }
 
@@ -1030,6 +1099,72 @@ session_foreign(struct session *s)
 	return 1;
 }
 
+/* --- the session's lifetime and overload --------------------------------- */
+
+/* When a timer that started at start_ms, lasting secs, is due now. */
+static struct timeval
+session_left(uint64_t start_ms, uint64_t ms)
+{
+	uint64_t now = smtpd_now_ms(), due = start_ms + ms;
+
+	return session_tv(due > now ? due - now : 0);
+}
+
+static void
+session_life_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	struct timeval again = { 1, 0 };
+
+	if (s->state == S_CLOSING)
+		return;
+	/* A commit is out: its answer comes first, then the end. */
+	if (s->state == S_RESULT || s->state == S_QID ||
+	    s->state == S_POLICY) {
+		evtimer_add(s->life_ev, &again);
+		return;
+	}
+	log_info("session lifetime reached after %s from %s",
+	    session_stage(s), s->name);
+	session_printf(s, "421 4.4.2 %s Session too long, closing\r\n",
+	    session_cfg(s)->myhostname);
+	session_close(s);
+}
+
+static void
+session_life_arm(struct session *s)
+{
+	struct timeval tv = session_left(s->start_ms, session_deadline_ms(
+	    session_cfg(s)->smtpd_session_lifetime));
+
+	if (s->life_ev == NULL && (s->life_ev = evtimer_new(smtpd.base,
+	    session_life_cb, s)) == NULL)
+		fatal("smtpd: cannot make a lifetime timer");
+	if (evtimer_add(s->life_ev, &tv) != 0)
+		fatal("smtpd: cannot start a lifetime timer");
+}
+
+void
+session_deadlines_changed(void)
+{
+	struct session *s;
+	struct timeval tv;
+
+	TAILQ_FOREACH(s, &smtpd.sessions, entry) {
+		if (s->state == S_CLOSING)
+			continue;
+		session_life_arm(s);
+		if (s->state == S_PREGREET) {
+			tv = session_left(s->start_ms, smtpd_deadline_ms(
+			    session_cfg(s)->pregreet_delay));
+			evtimer_add(s->greet_ev, &tv);
+		} else if (s->state == S_CMD)
+			session_set_timeout(s, session_cfg(s)->smtpd_timeout);
+		else if (s->state == S_DATA)
+			session_data_deadline(s);
+	}
+}
+
 /* --- the pre-greet test ------------------------------------------------- */
 
 /*
@@ -1085,7 +1220,7 @@ static int
 session_pregreet(struct session *s, int exempt)
 {
 	const struct config *cfg = session_cfg(s);
-	struct timeval tv = { cfg->pregreet_delay, 0 };
+	struct timeval tv = session_tv(smtpd_deadline_ms(cfg->pregreet_delay));
 
 	if (exempt || !s->admit.counted || cfg->pregreet_delay == 0 ||
 	    admission_passed(smtpd.admission, &s->admit.address,
@@ -1128,6 +1263,18 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 		    s->state != S_DATA) {
 			/* Waiting for another process: not the client's. */
 			bufferevent_enable(bev, EV_READ);
+			return;
+		}
+		if ((what & BEV_EVENT_READING) && s->state == S_DATA &&
+		    smtpd_now_ms() >= session_data_due_ms(s)) {
+			log_info("data rate too low after DATA from %s: "
+			    "%llu bytes in %llu ms", s->name,
+			    (unsigned long long)s->data_bytes,
+			    (unsigned long long)(smtpd_now_ms() -
+			    s->data_start_ms));
+			session_printf(s, "421 4.4.2 %s Data rate too low, "
+			    "closing\r\n", session_cfg(s)->myhostname);
+			session_close(s);
 			return;
 		}
 		log_info("timeout after %s from %s", session_stage(s),
@@ -1325,6 +1472,7 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen,
 		return;
 	s = xcalloc(1, sizeof(*s));
 	s->admit = ticket;
+	s->exempt = exempt;
 	s->kind = kind;
 	s->conf = smtpd_conf_ref();
 	s->last_verb = -1;
@@ -1341,6 +1489,7 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen,
 	cmd_state_init(&s->st, &p);
 	TAILQ_INSERT_TAIL(&smtpd.sessions, s, entry);
 	smtpd.nsessions++;
+	s->start_ms = smtpd_now_ms();
 
 	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
 	    session_event_cb, s);
@@ -1354,4 +1503,6 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen,
 	if (!session_pregreet(s, exempt))
 		session_printf(s, "220 %s ESMTP Bulwark\r\n",
 		    cfg->myhostname);
+	session_life_arm(s);
+	smtpd_load_check();
 }

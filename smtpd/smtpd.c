@@ -487,6 +487,47 @@ smtpd_stop(void)
 		fatal("smtpd: cannot arm the stop timer");
 }
 
+/*
+ * Overload: past overload_fill_limit percent of connection_limit every
+ * deadline (commands, DATA, the session's lifetime, the pre-greet wait)
+ * is cut to overload_deadline_percent of itself, so that idle and slow
+ * clients make room; below three quarters of that limit they recover.
+ */
+void
+smtpd_load_check(void)
+{
+	const struct config *cfg = smtpd.conf->cfg;
+	uint64_t fill = (uint64_t)smtpd.nsessions * 100;
+	uint64_t limit = (uint64_t)cfg->connection_limit *
+	    (uint64_t)cfg->overload_fill_limit;
+
+	if (!smtpd.overload && fill >= limit) {
+		smtpd.overload = 1;
+		log_info("smtpd: overload: %zu sessions of %lld, deadlines cut "
+		    "to %lld%%", smtpd.nsessions,
+		    (long long)cfg->connection_limit,
+		    (long long)cfg->overload_deadline_percent);
+	} else if (smtpd.overload && fill * 4 < limit * 3) {
+		smtpd.overload = 0;
+		log_info("smtpd: overload over: %zu sessions of %lld, "
+		    "deadlines restored", smtpd.nsessions,
+		    (long long)cfg->connection_limit);
+	} else
+		return;
+	session_deadlines_changed();
+}
+
+uint64_t
+smtpd_deadline_ms(int64_t secs)
+{
+	uint64_t ms = (uint64_t)secs * 1000;
+
+	if (smtpd.overload)
+		ms = ms * (uint64_t)smtpd.conf->cfg->overload_deadline_percent /
+		    100;
+	return ms;
+}
+
 /* A session ended; while stopping, the last one exits. */
 void
 smtpd_session_gone(void)

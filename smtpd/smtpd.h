@@ -24,6 +24,7 @@
 #define SMTPD_QUEUE_LOW		(1024 * 1024)	/* read DATA again */
 #define SMTPD_STOP_SECS		8	/* master allows 10 */
 #define SMTPD_SWEEP_SECS	10	/* forget idle admission entries */
+#define SMTPD_DATA_RATE_GRACE	5	/* seconds before the rate counts */
 
 /* A configuration, shared by the sessions that started under it. */
 struct smtpd_conf {
@@ -62,6 +63,7 @@ struct smtpd {
 	int			 stopping;
 	struct event		*stop_ev;
 	int			 throttled;	/* queue channel too full */
+	int			 overload;	/* deadlines are cut short */
 	struct event		*throttle_ev;
 	struct event		*sig_ev[2];
 
@@ -88,8 +90,14 @@ void			 smtpd_throttle_check(void);
 void			 smtpd_commit_latency(uint64_t ns);
 /* A session ended; during a stop the last one ends the process. */
 void			 smtpd_session_gone(void);
+/* The session count changed: enter or leave overload. */
+void			 smtpd_load_check(void);
+/* secs of a deadline as it stands now, in ms (overload cuts it). */
+uint64_t		 smtpd_deadline_ms(int64_t secs);
 
 /* session.c */
+/* Overload began or ended: every session's deadlines follow. */
+void	session_deadlines_changed(void);
 void	session_accept(int fd, const struct sockaddr *, socklen_t,
 	    int kind);
 /* Replies from the other processes, by correlation id. */

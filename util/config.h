@@ -61,6 +61,10 @@ struct config {
 	int64_t	pregreet_pass_time;	/* seconds a pass is remembered */
 	int64_t	smtpd_error_delay;	/* seconds per error in a row */
 	int64_t	tarpit_fill_limit;	/* percent of connection_limit */
+	int64_t	smtpd_session_lifetime;	/* seconds a session may last */
+	int64_t	smtpd_min_data_rate;	/* bytes a second in DATA, 0: off */
+	int64_t	overload_fill_limit;	/* percent: deadlines shrink */
+	int64_t	overload_deadline_percent; /* what is left of each */
 	int	bare_lf;		/* enum bare_lf_mode */
 	int64_t	smtpd_timeout;		/* seconds waiting for a command */
 	int64_t	smtpd_data_timeout;	/* seconds between DATA reads */

@@ -510,7 +510,7 @@ static int
 suite_init(void)
 {
 	struct config *cfg;
-	char *errs = NULL;
+	char *errs = NULL, err[512];
 	int sv[2];
 
 	signal(SIGPIPE, SIG_IGN);
@@ -529,10 +529,11 @@ suite_init(void)
 	TAILQ_INIT(&smtpd.listeners);
 	TAILQ_INIT(&smtpd.sessions);
 	RB_INIT(&smtpd.waits);
-	if ((smtpd.conf = calloc(1, sizeof(*smtpd.conf))) == NULL)
+	/* As smtpd makes it: 127.0.0.1 is in mynetworks, not screened. */
+	if ((smtpd.conf = smtpd_conf_new(cfg, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "%s\n", err);
 		return -1;
-	smtpd.conf->cfg = cfg;
-	smtpd.conf->refs = 1;
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
 		return -1;
 	smtpd.policy = ipc_chan_new(base, sv[0], "policy", smtpd_from_policy,
