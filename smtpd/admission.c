@@ -2,8 +2,9 @@
  * The admission table: what smtpd remembers of its clients, in one hash
  * by client address and by client prefix: open sessions, connection-rate
  * buckets, and for an address the time until which its pass of the
- * pre-greet test holds.  An entry lives while it counts a session, its
- * bucket is not yet full again, or its pass holds, so the table follows
+ * pre-greet test holds and until which it counts as a known good
+ * client.  An entry lives while it counts a session, its bucket is not
+ * yet full again, or its pass or good name holds, so the table follows
  * recent clients, not every client ever seen.
  */
 #include <sys/socket.h>
@@ -28,6 +29,7 @@ struct admit_entry {
 	double			 tokens;	/* connections it may open */
 	uint64_t		 stamp_ms;	/* when tokens was right */
 	uint64_t		 pass_until_ms;	/* passed the pre-greet test */
+	uint64_t		 good_until_ms;	/* delivered a message to us */
 };
 
 struct admission {
@@ -177,7 +179,8 @@ bucket_allows(struct admit_entry *e, int64_t rate, uint64_t now_ms)
 static int
 entry_idle(struct admit_entry *e, uint64_t now_ms)
 {
-	if (e->count > 0 || e->pass_until_ms > now_ms)
+	if (e->count > 0 || e->pass_until_ms > now_ms ||
+	    e->good_until_ms > now_ms)
 		return 0;
 	if (e->rate <= 0)
 		return 1;
@@ -372,6 +375,25 @@ admission_pass(struct admission *a, const struct admit_key *addr,
 
 	if (until_ms > e->pass_until_ms)
 		e->pass_until_ms = until_ms;
+}
+
+int
+admission_good(const struct admission *a, const struct admit_key *addr,
+    uint64_t now_ms)
+{
+	struct admit_entry *e = *find_slot(a, addr);
+
+	return e != NULL && e->good_until_ms > now_ms;
+}
+
+void
+admission_mark_good(struct admission *a, const struct admit_key *addr,
+    uint64_t now_ms, uint64_t until_ms)
+{
+	struct admit_entry *e = entry_get(a, addr, 0, now_ms);
+
+	if (until_ms > e->good_until_ms)
+		e->good_until_ms = until_ms;
 }
 
 void

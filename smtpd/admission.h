@@ -73,6 +73,16 @@ int			 admission_passed(const struct admission *,
 void			 admission_pass(struct admission *,
 			    const struct admit_key *addr, uint64_t now_ms,
 			    uint64_t until_ms);
+/*
+ * Is addr a known good client (it delivered a message to us, and
+ * admission_mark_good() said so until a time after now_ms)?  Good
+ * clients may take the share of the session table kept for them.
+ */
+int			 admission_good(const struct admission *,
+			    const struct admit_key *addr, uint64_t now_ms);
+void			 admission_mark_good(struct admission *,
+			    const struct admit_key *addr, uint64_t now_ms,
+			    uint64_t until_ms);
 /* The limits a configuration sets. */
 void			 admission_limits(const struct config *,
 			    struct admit_limits *);

@@ -858,6 +858,19 @@ session_data_end(struct session *s)
 	session_data_reply(s, 0, reply);
 }
 
+/* A client that got a message queued is a known good one for a while. */
+static void
+session_good(struct session *s)
+{
+	const struct config *cfg = session_cfg(s);
+	uint64_t now = smtpd_now_ms();
+
+	if (!s->admit.counted || cfg->good_client_time == 0)
+		return;
+	admission_mark_good(smtpd.admission, &s->admit.address, now,
+	    now + (uint64_t)cfg->good_client_time * 1000);
+}
+
 /* The queue's answer to the commit: the reply to the dot. */
 void
 session_queue_result(uint64_t id, uint32_t code, const char *text,
@@ -881,8 +894,10 @@ session_queue_result(uint64_t id, uint32_t code, const char *text,
 	snprintf(reply, sizeof(reply), "%u %s\r\n", code, clean);
 	cmd_txn_reset(&s->st);
 	session_data_reply(s, 0, reply);
-	if (code == 250)
+	if (code == 250) {
 		smtpd_commit_latency(latency_now_ns() - s->data_end_ns);
+		session_good(s);
+	}
 	session_process(s);
 }
 
@@ -1394,8 +1409,10 @@ session_refuse(int fd, const char *name, enum refusal why,
 		break;
 	default:
 		log_info("NOQUEUE: reject: connect from %s: too many "
-		    "connections (connection_limit %lld)", name,
-		    (long long)cfg->connection_limit);
+		    "connections (%zu; connection_limit %lld, %lld%% kept for "
+		    "good clients)", name, smtpd.nsessions,
+		    (long long)cfg->connection_limit,
+		    (long long)cfg->good_client_reserve);
 		reply = "Too many connections";
 		break;
 	}
@@ -1404,6 +1421,27 @@ session_refuse(int fd, const char *name, enum refusal why,
 	if (n > 0 && (size_t)n < sizeof(text))
 		(void)send(fd, text, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
 	close(fd);
+}
+
+/*
+ * How many sessions there may be when this client comes: all of
+ * connection_limit for clients in mynetworks, local submissions and
+ * known good clients; strangers leave good_client_reserve percent of it
+ * free.  Passing the pre-greet test earns no place here: an idle bot
+ * passes it too.
+ */
+static size_t
+session_room(const struct sockaddr *sa, int exempt)
+{
+	const struct config *cfg = smtpd.conf->cfg;
+	struct admit_key k;
+	int64_t room;
+
+	if (exempt || admission_key(sa, 0, &k) != 0 ||
+	    admission_good(smtpd.admission, &k, smtpd_now_ms()))
+		return (size_t)cfg->connection_limit;
+	room = cfg->connection_limit * (100 - cfg->good_client_reserve) / 100;
+	return room > 0 ? (size_t)room : 1;
 }
 
 /*
@@ -1422,15 +1460,15 @@ session_admit(int fd, const struct sockaddr *sa, socklen_t salen,
 	int exempt;
 
 	session_peer(sa, salen, addr, name);
-	if (smtpd.nsessions >= (size_t)c->cfg->connection_limit) {
-		session_refuse(fd, name, REFUSE_TOTAL, NULL);
-		return -1;
-	}
 	if (smtpd.admission == NULL)
 		smtpd.admission = admission_new();
 	exempt = c->mynetworks != NULL && addr[0] != '\0' &&
 	    cidr_lookup(c->mynetworks, addr) != NULL;
 	*exemptp = exempt;
+	if (smtpd.nsessions >= session_room(sa, exempt)) {
+		session_refuse(fd, name, REFUSE_TOTAL, NULL);
+		return -1;
+	}
 	admission_limits(c->cfg, &lim);
 	switch (admission_enter(smtpd.admission, sa, &lim, exempt,
 	    smtpd_now_ms(), t)) {

@@ -102,6 +102,8 @@ static const struct cf_key cf_keys[] = {
 	NUM(smtpd_min_data_rate, CF_INTEGER, "256", 0, 1000000000),
 	NUM(overload_fill_limit, CF_INTEGER, "70", 1, 100),
 	NUM(overload_deadline_percent, CF_INTEGER, "10", 1, 100),
+	NUM(good_client_reserve, CF_INTEGER, "20", 0, 99),
+	NUM(good_client_time, CF_DURATION, "7d", 0, 365 * DAY),
 	NUM(bare_lf, CF_BARE_LF, "reject", 0, 0),
 	NUM(smtpd_timeout, CF_DURATION, "300s", 1, DAY),
 	NUM(smtpd_data_timeout, CF_DURATION, "300s", 1, DAY),

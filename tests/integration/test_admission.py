@@ -154,6 +154,27 @@ class AdmissionTest(BulwarkTest):
         self.assert_greeted(d, "127.0.5.1")
         self.assert_refused(d, "127.0.5.1", "from your address")
 
+    def test_reserved_share(self):
+        """Of 5 sessions, strangers may hold 3 (good_client_reserve =
+        40); a client that delivered mail before takes a kept one."""
+        d = self.limited(connection_limit="5", good_client_reserve="40")
+        code, text = d.send(message("good"), source="127.0.9.1")
+        self.assertEqual(code, 250, text)
+        for i in range(1, 4):
+            self.assert_greeted(d, "127.0.6.%d" % i)
+        self.assert_refused(d, "127.0.6.4", "Too many connections")
+        # The good name is the address's, not its network's.
+        self.assert_refused(d, "127.0.9.2", "Too many connections")
+        c = self.assert_greeted(d, "127.0.9.1")
+        self.assertEqual(c.cmd("QUIT")[0], 221)
+        c.close()
+        code, text = d.send(message("again"), source="127.0.9.1")
+        self.assertEqual(code, 250, text)
+        box = d.maildir()
+        self.assertTrue(box.wait_count(2, 30))
+        got = b"".join(data for _, data in box.messages())
+        self.assertIn(b"admission again", got)
+
     def try_send(self, d, source):
         try:
             return d.send(message("after"), source=source)[0] == 250

@@ -255,6 +255,27 @@ test_pregreet_pass(void)
 	admission_free(a);
 }
 
+/* A good name, like a pass, outlives its session and then goes. */
+static void
+test_good_client(void)
+{
+	struct admission *a = admission_new();
+	struct admit_ticket t;
+
+	CU_ASSERT_EQUAL(enter(a, "192.0.2.1", &lim, &t), ADMIT_OK);
+	CU_ASSERT_FALSE(admission_good(a, &t.address, now));
+	admission_mark_good(a, &t.address, now, now + 1000);
+	leave(a, &t);
+	CU_ASSERT_TRUE(admission_good(a, &t.address, now + 999));
+	CU_ASSERT_FALSE(admission_good(a, &t.address, now + 1000));
+	/* A pre-greet pass is not a good name. */
+	admission_pass(a, &t.address, now, now + 5000);
+	CU_ASSERT_FALSE(admission_good(a, &t.address, now + 2000));
+	admission_sweep(a, now + 5000);
+	CU_ASSERT_EQUAL(admission_entries(a), 0);
+	admission_free(a);
+}
+
 /* Each limit comes from its own configuration key. */
 static void
 test_limits_from_config(void)
@@ -413,6 +434,7 @@ static CU_TestInfo tests[] = {
 	{ "20000 clients come and go", test_many_clients },
 	{ "limits from the configuration", test_limits_from_config },
 	{ "a pre-greet pass and its end", test_pregreet_pass },
+	{ "a good client and its end", test_good_client },
 	{ "connection rate per address", test_address_rate },
 	{ "connection rate per prefix", test_prefix_rate },
 	{ "rates changed by a reload", test_rate_changes },
