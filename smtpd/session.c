@@ -107,6 +107,7 @@ RB_GENERATE_INTERNAL(smtpd_waits, session, wait_entry, wait_cmp,
 static void	session_process(struct session *);
 static void	session_talker(struct session *);
 static int	session_foreign(struct session *);
+static void	session_reply(struct session *, const struct cmd_reply *);
 static int	session_queue_ok(const struct session *);
 static void	session_final(struct session *, int, int, const char *,
 		    size_t);
@@ -280,6 +281,75 @@ session_stage(const struct session *s)
 	return cmd_verb_name(s->last_verb);
 }
 
+/* --- the memory budget ------------------------------------------------- */
+
+/*
+ * What smtpd holds for its clients is counted as it changes: every
+ * session, the bytes in its input and output buffers, its DATA chunk,
+ * and what waits on the channels to the queue and the policy.  Over
+ * smtpd_memory_budget no new transaction starts; those under way go on.
+ */
+static void
+session_buffer_cb(struct evbuffer *b, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	smtpd.buffered += info->n_added;
+	smtpd.buffered -= info->n_deleted;
+}
+
+/* The buffers go with the session: what they hold is no longer held. */
+static void
+session_buffers_forget(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+
+	evbuffer_remove_cb(in, session_buffer_cb, s);
+	evbuffer_remove_cb(out, session_buffer_cb, s);
+	smtpd.buffered -= evbuffer_get_length(in) + evbuffer_get_length(out);
+}
+
+static void
+session_chunk_free(struct session *s)
+{
+	if (s->chunk == NULL)
+		return;
+	free(s->chunk);
+	s->chunk = NULL;
+	smtpd.buffered -= SMTPD_CHUNK_MAX;
+}
+
+static uint64_t
+session_memory(void)
+{
+	uint64_t n = smtpd.buffered;
+
+	if (smtpd.queue != NULL)
+		n += ipc_chan_pending(smtpd.queue);
+	if (smtpd.policy != NULL)
+		n += ipc_chan_pending(smtpd.policy);
+	return n;
+}
+
+/* May s start a transaction?  If not it has its 451 4.3.2. */
+static int
+session_memory_ok(struct session *s)
+{
+	const struct config *cfg = session_cfg(s);
+	uint64_t used = session_memory();
+	struct cmd_reply r;
+
+	if (used <= (uint64_t)cfg->smtpd_memory_budget)
+		return 1;
+	log_info("NOQUEUE: reject: MAIL from %s: memory budget: %llu bytes "
+	    "held, smtpd_memory_budget %lld", s->name,
+	    (unsigned long long)used, (long long)cfg->smtpd_memory_budget);
+	cmd_verdict(&s->st, 451, "4.3.2 Insufficient system resources, "
+	    "try again later", "", &r);
+	session_reply(s, &r);
+	return 0;
+}
+
 /* --- the end of a session ------------------------------------------- */
 
 static void
@@ -294,6 +364,7 @@ session_free(struct session *s)
 	smtpd.nsessions--;
 	admission_leave(smtpd.admission, &s->admit, smtpd_now_ms());
 	smtpd_load_check();
+	session_buffers_forget(s);
 	bufferevent_free(s->bev);
 	if (s->policy_ev != NULL)
 		event_free(s->policy_ev);
@@ -306,7 +377,8 @@ session_free(struct session *s)
 	free(s->held);
 	cmd_state_free(&s->st);
 	smtpd_conf_unref(s->conf);
-	free(s->chunk);
+	session_chunk_free(s);
+	smtpd.buffered -= sizeof(*s);
 	free(s);
 	smtpd_session_gone();
 }
@@ -340,8 +412,7 @@ session_forget(struct session *s)
 	wait_remove(s);
 	if ((s->state == S_QID || s->state == S_DATA) && session_queue_ok(s))
 		ipc_send_empty(smtpd.queue, IMSG_MSG_ABORT, s->wait_id);
-	free(s->chunk);
-	s->chunk = NULL;
+	session_chunk_free(s);
 	s->chunk_len = 0;
 }
 
@@ -709,7 +780,9 @@ session_data_start(struct session *s)
 	lim.cr_text = s->kind == LISTEN_SUBMIT;
 	data_init(&s->dsm, &lim);
 
+	session_chunk_free(s);
 	s->chunk = xmalloc(SMTPD_CHUNK_MAX);
+	smtpd.buffered += SMTPD_CHUNK_MAX;
 	s->chunk_len = 0;
 	s->txn_size = 0;
 	session_chunk_add(s, hdr, (size_t)n);
@@ -832,8 +905,7 @@ session_data_end(struct session *s)
 
 	s->data_end_ns = latency_now_ns();
 	session_chunk_flush(s);
-	free(s->chunk);
-	s->chunk = NULL;
+	session_chunk_free(s);
 	s->last_verb = -2;
 	refusal = data_refusal(&s->dsm);
 	if (!session_queue_ok(s)) {
@@ -1036,6 +1108,9 @@ session_command_input(struct session *s)
 		session_reply(s, &r);
 		break;
 	case CMD_POLICY_MAIL:
+		if (session_memory_ok(s))
+			session_policy_query(s, r.action);
+		break;
 	case CMD_POLICY_RCPT:
 		session_policy_query(s, r.action);
 		break;
@@ -1515,9 +1590,14 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen,
 	s->conf = smtpd_conf_ref();
 	s->last_verb = -1;
 	session_name(s, fd, sa, salen);
+	smtpd.buffered += sizeof(*s);
 	if ((s->bev = bufferevent_socket_new(smtpd.base, fd,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		fatal("smtpd: bufferevent_socket_new failed");
+	if (evbuffer_add_cb(bufferevent_get_input(s->bev), session_buffer_cb,
+	    s) == NULL || evbuffer_add_cb(bufferevent_get_output(s->bev),
+	    session_buffer_cb, s) == NULL)
+		fatal("smtpd: evbuffer_add_cb failed");
 	memset(&p, 0, sizeof(p));
 	p.hostname = cfg->myhostname;
 	p.size_limit = (uint64_t)cfg->message_size_limit;

@@ -64,6 +64,7 @@ struct smtpd {
 	struct event		*stop_ev;
 	int			 throttled;	/* queue channel too full */
 	int			 overload;	/* deadlines are cut short */
+	uint64_t		 buffered;	/* held for sessions (budget) */
 	struct event		*throttle_ev;
 	struct event		*sig_ev[2];
 

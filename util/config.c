@@ -104,6 +104,7 @@ static const struct cf_key cf_keys[] = {
 	NUM(overload_deadline_percent, CF_INTEGER, "10", 1, 100),
 	NUM(good_client_reserve, CF_INTEGER, "20", 0, 99),
 	NUM(good_client_time, CF_DURATION, "7d", 0, 365 * DAY),
+	NUM(smtpd_memory_budget, CF_SIZE, "128M", 64 * KIB, 64 * GIB),
 	NUM(bare_lf, CF_BARE_LF, "reject", 0, 0),
 	NUM(smtpd_timeout, CF_DURATION, "300s", 1, DAY),
 	NUM(smtpd_data_timeout, CF_DURATION, "300s", 1, DAY),

@@ -67,6 +67,7 @@ struct config {
 	int64_t	overload_deadline_percent; /* what is left of each */
 	int64_t	good_client_reserve;	/* percent kept for good clients */
 	int64_t	good_client_time;	/* seconds a delivery makes one */
+	int64_t	smtpd_memory_budget;	/* bytes smtpd holds for clients */
 	int	bare_lf;		/* enum bare_lf_mode */
 	int64_t	smtpd_timeout;		/* seconds waiting for a command */
 	int64_t	smtpd_data_timeout;	/* seconds between DATA reads */

@@ -729,7 +729,7 @@ test_reference_file(void)
 	}
 	cfg = good(text);
 	def = good("");
-	CU_ASSERT_EQUAL(nkeys, 56);
+	CU_ASSERT_EQUAL(nkeys, 57);
 	got = dump_portable(cfg);
 	want = dump_portable(def);
 	if (strcmp(got, want) != 0)
@@ -739,7 +739,7 @@ test_reference_file(void)
 	/* Every key but the three host-derived ones is compared. */
 	for (nkeys = 0, p = want; (p = strchr(p, '\n')) != NULL; p++)
 		nkeys++;
-	CU_ASSERT_EQUAL(nkeys, 56 - 3);
+	CU_ASSERT_EQUAL(nkeys, 57 - 3);
 	free(got);
 	free(want);
 	config_free(def);
