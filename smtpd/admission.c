@@ -39,6 +39,13 @@ struct admission {
 };
 
 #define ADMIT_MIN_BUCKETS	256
+/*
+ * Entries kept for what they remember (a bucket filling, a pass, a good
+ * name) with no session: past this many the table forgets instead, so a
+ * flood from ever new addresses cannot grow it without end (about 100
+ * bytes an entry).
+ */
+#define ADMIT_REMEMBER_MAX	100000
 
 struct admission *
 admission_new(void)
@@ -131,6 +138,13 @@ size_t
 admission_entries(const struct admission *a)
 {
 	return a->nentries;
+}
+
+size_t
+admission_bytes(const struct admission *a)
+{
+	return a->nentries * sizeof(struct admit_entry) +
+	    a->nbuckets * sizeof(*a->bucket);
 }
 
 /*
@@ -248,7 +262,8 @@ give_back(struct admission *a, const struct admit_key *k, uint64_t now_ms)
 		return;
 	if (e->count > 0)
 		e->count--;
-	if (entry_idle(e, now_ms)) {
+	if (entry_idle(e, now_ms) ||
+	    (e->count == 0 && a->nentries > ADMIT_REMEMBER_MAX)) {
 		entry_remove(a, p);
 		maybe_shrink(a);
 	}
@@ -367,13 +382,25 @@ admission_passed(const struct admission *a, const struct admit_key *addr,
 	return e != NULL && e->pass_until_ms > now_ms;
 }
 
+/* addr's entry to remember something in, or NULL when the table is full. */
+static struct admit_entry *
+entry_to_remember(struct admission *a, const struct admit_key *addr,
+    uint64_t now_ms)
+{
+	struct admit_entry *e = *find_slot(a, addr);
+
+	if (e == NULL && a->nentries >= ADMIT_REMEMBER_MAX)
+		return NULL;
+	return entry_get(a, addr, 0, now_ms);
+}
+
 void
 admission_pass(struct admission *a, const struct admit_key *addr,
     uint64_t now_ms, uint64_t until_ms)
 {
-	struct admit_entry *e = entry_get(a, addr, 0, now_ms);
+	struct admit_entry *e = entry_to_remember(a, addr, now_ms);
 
-	if (until_ms > e->pass_until_ms)
+	if (e != NULL && until_ms > e->pass_until_ms)
 		e->pass_until_ms = until_ms;
 }
 
@@ -390,9 +417,9 @@ void
 admission_mark_good(struct admission *a, const struct admit_key *addr,
     uint64_t now_ms, uint64_t until_ms)
 {
-	struct admit_entry *e = entry_get(a, addr, 0, now_ms);
+	struct admit_entry *e = entry_to_remember(a, addr, now_ms);
 
-	if (until_ms > e->good_until_ms)
+	if (e != NULL && until_ms > e->good_until_ms)
 		e->good_until_ms = until_ms;
 }
 

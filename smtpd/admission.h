@@ -92,8 +92,14 @@ void			 admission_sweep(struct admission *, uint64_t now_ms);
 /* Sessions counted against an address or prefix (for tests). */
 int64_t			 admission_count(const struct admission *,
 			    const struct admit_key *);
-/* Entries held: one per address and per prefix with a session. */
+/*
+ * Entries held: one per address and per prefix with a session, a
+ * bucket still filling, or a pre-greet pass or good name that holds
+ * (those with no session up to a bound, then forgotten).
+ */
 size_t			 admission_entries(const struct admission *);
+/* The table's memory, for smtpd's budget. */
+size_t			 admission_bytes(const struct admission *);
 /* "a.b.c.d/n" or "x:y::/n" for the log. */
 void			 admission_key_text(const struct admit_key *,
 			    char *, size_t);

@@ -286,7 +286,8 @@ session_stage(const struct session *s)
 /*
  * What smtpd holds for its clients is counted as it changes: every
  * session, the bytes in its input and output buffers, its DATA chunk,
- * and what waits on the channels to the queue and the policy.  Over
+ * what waits on the channels to the queue and the policy, and the
+ * admission table.  Over
  * smtpd_memory_budget no new transaction starts; those under way go on.
  */
 static void
@@ -324,6 +325,8 @@ session_memory(void)
 {
 	uint64_t n = smtpd.buffered;
 
+	if (smtpd.admission != NULL)
+		n += admission_bytes(smtpd.admission);
 	if (smtpd.queue != NULL)
 		n += ipc_chan_pending(smtpd.queue);
 	if (smtpd.policy != NULL)
@@ -432,8 +435,10 @@ session_close(struct session *s)
 static void
 session_goodbye(struct session *s)
 {
-	session_printf(s, "421 4.3.2 %s Service shutting down\r\n",
-	    session_cfg(s)->myhostname);
+	/* After a "220-" line no other code may follow: just close. */
+	if (s->state != S_PREGREET)
+		session_printf(s, "421 4.3.2 %s Service shutting down\r\n",
+		    session_cfg(s)->myhostname);
 	session_close(s);
 }
 
@@ -1216,8 +1221,9 @@ session_life_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	log_info("session lifetime reached after %s from %s",
 	    session_stage(s), s->name);
-	session_printf(s, "421 4.4.2 %s Session too long, closing\r\n",
-	    session_cfg(s)->myhostname);
+	if (s->state != S_PREGREET)
+		session_printf(s, "421 4.4.2 %s Session too long, "
+		    "closing\r\n", session_cfg(s)->myhostname);
 	session_close(s);
 }
 
@@ -1298,6 +1304,7 @@ session_greet_cb(evutil_socket_t fd, short what, void *arg)
 	    now + (uint64_t)cfg->pregreet_pass_time * 1000);
 	log_info("pregreet pass from %s", s->name);
 	s->state = S_CMD;
+	session_set_timeout(s, cfg->smtpd_timeout);
 	session_printf(s, "220 %s ESMTP Bulwark\r\n", cfg->myhostname);
 	session_process(s);
 }
@@ -1320,6 +1327,8 @@ session_pregreet(struct session *s, int exempt)
 	    NULL || evtimer_add(s->greet_ev, &tv) != 0)
 		fatal("smtpd: cannot start the pre-greet wait");
 	s->state = S_PREGREET;
+	/* The wait is ours, not the client's: no read deadline in it. */
+	session_set_timeout(s, 0);
 	session_printf(s, "220-%s ESMTP Bulwark\r\n", cfg->myhostname);
 	return 1;
 }

@@ -12,6 +12,7 @@ import time
 import unittest
 
 from harness import BulwarkTest
+from test_pregreet import Client
 
 
 class DeadlineTest(BulwarkTest):
@@ -77,6 +78,30 @@ class DeadlineTest(BulwarkTest):
         with d.raw(source="127.0.6.9") as c:
             self.assertEqual(c.quiet(5), b"")
             self.assertEqual(c.cmd("NOOP")[0], 250)
+
+    def test_overload_reaches_screened_sessions(self):
+        """Sessions still in their pre-greet wait when overload begins
+        are greeted at once and then have the cut command timeout."""
+        d = self.daemon(connection_limit="10", overload_fill_limit="50",
+                        overload_deadline_percent="10",
+                        smtpd_timeout="30s", pregreet_delay="20s")
+        socks = []
+        try:
+            for i in range(1, 5):
+                c = Client(d.port, "127.0.8.%d" % i)
+                socks.append(c)
+                self.assertTrue(c.line().startswith("220-"))
+            # The fifth session: overload.
+            socks.append(Client(d.port, "127.0.0.1"))
+            start = time.monotonic()
+            for c in socks[:4]:
+                self.assertTrue(c.line().startswith("220 "))
+                rest = c.rest()
+                self.assertTrue(rest.startswith(b"421 4.4.2 "), rest)
+            self.assertLess(time.monotonic() - start, 20)
+        finally:
+            for c in socks:
+                c.close()
 
     def test_overload_cuts_the_pregreet_wait(self):
         d = self.daemon(connection_limit="10", overload_fill_limit="50",

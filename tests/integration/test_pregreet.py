@@ -7,6 +7,7 @@ is cut off, and is tested again next time; one that waits is greeted,
 may send mail, and is greeted at once for pregreet_pass_time.
 """
 
+import signal
 import socket
 import time
 import unittest
@@ -117,6 +118,16 @@ class PregreetTest(BulwarkTest):
         c.close()
         # Nothing was queued by the talker.
         self.assertTrue(d.queue_empty())
+
+    def test_stop_during_the_wait(self):
+        """A stop while the banner waits closes without a 421: after a
+        "220-" line no other code may follow."""
+        d = self.screened(pregreet_delay="30s")
+        c = self.connect(d, "127.0.9.1")
+        self.assertTrue(c.line().startswith("220-"))
+        d.signal(signal.SIGTERM)
+        self.assertEqual(c.rest(), b"")
+        self.assertIsNotNone(d.wait_exit(40))
 
     def test_mynetworks_greeted_at_once(self):
         d = self.screened()

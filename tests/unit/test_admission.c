@@ -276,6 +276,35 @@ test_good_client(void)
 	admission_free(a);
 }
 
+/*
+ * A flood of ever new addresses that each pass the pre-greet test: what
+ * the table remembers with no session stops at a bound.
+ */
+static void
+test_remembering_is_bounded(void)
+{
+	struct admission *a = admission_new();
+	struct admit_ticket t;
+	char text[32];
+	int i;
+
+	for (i = 0; i < 120000; i++) {
+		snprintf(text, sizeof(text), "10.%d.%d.%d", i / 65536,
+		    (i / 256) % 256, i % 256);
+		CU_ASSERT_EQUAL_FATAL(enter(a, text, &lim, &t), ADMIT_OK);
+		admission_pass(a, &t.address, now, now + 86400000);
+		leave(a, &t);
+	}
+	CU_ASSERT(admission_entries(a) <= 100000);
+	CU_ASSERT(admission_entries(a) >= 99000);
+	CU_ASSERT(admission_bytes(a) < 16 * 1024 * 1024);
+	/* The first ones are still remembered: nothing was thrown out. */
+	CU_ASSERT_EQUAL(enter(a, "10.0.0.0", &lim, &t), ADMIT_OK);
+	CU_ASSERT_TRUE(admission_passed(a, &t.address, now));
+	leave(a, &t);
+	admission_free(a);
+}
+
 /* Each limit comes from its own configuration key. */
 static void
 test_limits_from_config(void)
@@ -435,6 +464,7 @@ static CU_TestInfo tests[] = {
 	{ "limits from the configuration", test_limits_from_config },
 	{ "a pre-greet pass and its end", test_pregreet_pass },
 	{ "a good client and its end", test_good_client },
+	{ "what is remembered is bounded", test_remembering_is_bounded },
 	{ "connection rate per address", test_address_rate },
 	{ "connection rate per prefix", test_prefix_rate },
 	{ "rates changed by a reload", test_rate_changes },
