@@ -28,8 +28,7 @@ struct admit_entry {
 	int64_t			 rate;		/* per minute, 0: no bucket */
 	double			 tokens;	/* connections it may open */
 	uint64_t		 stamp_ms;	/* when tokens was right */
-	uint64_t		 pass_until_ms;	/* passed the pre-greet test */
-	uint64_t		 good_until_ms;	/* delivered a message to us */
+	uint64_t		 until_ms[ADMIT_NMEMORIES]; /* what it holds */
 };
 
 struct admission {
@@ -193,9 +192,13 @@ bucket_allows(struct admit_entry *e, int64_t rate, uint64_t now_ms)
 static int
 entry_idle(struct admit_entry *e, uint64_t now_ms)
 {
-	if (e->count > 0 || e->pass_until_ms > now_ms ||
-	    e->good_until_ms > now_ms)
+	int m;
+
+	if (e->count > 0)
 		return 0;
+	for (m = 0; m < ADMIT_NMEMORIES; m++)
+		if (e->until_ms[m] > now_ms)
+			return 0;
 	if (e->rate <= 0)
 		return 1;
 	refill(e, now_ms);
@@ -373,15 +376,6 @@ admission_enter(struct admission *a, const struct sockaddr *sa,
 	return ADMIT_OK;
 }
 
-int
-admission_passed(const struct admission *a, const struct admit_key *addr,
-    uint64_t now_ms)
-{
-	struct admit_entry *e = *find_slot(a, addr);
-
-	return e != NULL && e->pass_until_ms > now_ms;
-}
-
 /* addr's entry to remember something in, or NULL when the table is full. */
 static struct admit_entry *
 entry_to_remember(struct admission *a, const struct admit_key *addr,
@@ -395,32 +389,22 @@ entry_to_remember(struct admission *a, const struct admit_key *addr,
 }
 
 void
-admission_pass(struct admission *a, const struct admit_key *addr,
-    uint64_t now_ms, uint64_t until_ms)
+admission_remember(struct admission *a, const struct admit_key *addr,
+    enum admit_memory m, uint64_t now_ms, uint64_t until_ms)
 {
 	struct admit_entry *e = entry_to_remember(a, addr, now_ms);
 
-	if (e != NULL && until_ms > e->pass_until_ms)
-		e->pass_until_ms = until_ms;
+	if (e != NULL && until_ms > e->until_ms[m])
+		e->until_ms[m] = until_ms;
 }
 
 int
-admission_good(const struct admission *a, const struct admit_key *addr,
-    uint64_t now_ms)
+admission_remembers(const struct admission *a, const struct admit_key *addr,
+    enum admit_memory m, uint64_t now_ms)
 {
 	struct admit_entry *e = *find_slot(a, addr);
 
-	return e != NULL && e->good_until_ms > now_ms;
-}
-
-void
-admission_mark_good(struct admission *a, const struct admit_key *addr,
-    uint64_t now_ms, uint64_t until_ms)
-{
-	struct admit_entry *e = entry_to_remember(a, addr, now_ms);
-
-	if (e != NULL && until_ms > e->good_until_ms)
-		e->good_until_ms = until_ms;
+	return e != NULL && e->until_ms[m] > now_ms;
 }
 
 void

@@ -64,25 +64,24 @@ enum admit_verdict	 admission_enter(struct admission *,
 void			 admission_leave(struct admission *,
 			    struct admit_ticket *, uint64_t now_ms);
 /*
- * Has the client at addr (a ticket's address) passed the pre-greet test
- * in time to hold at now_ms?  admission_pass() records a pass that
- * holds until until_ms.
+ * What smtpd remembers of a client address between its sessions, each
+ * until a time: that it passed the pre-greet test, and that it got a
+ * message queued (a known good client, who may take the share of the
+ * session table kept for such clients).
  */
-int			 admission_passed(const struct admission *,
-			    const struct admit_key *addr, uint64_t now_ms);
-void			 admission_pass(struct admission *,
-			    const struct admit_key *addr, uint64_t now_ms,
-			    uint64_t until_ms);
-/*
- * Is addr a known good client (it delivered a message to us, and
- * admission_mark_good() said so until a time after now_ms)?  Good
- * clients may take the share of the session table kept for them.
- */
-int			 admission_good(const struct admission *,
-			    const struct admit_key *addr, uint64_t now_ms);
-void			 admission_mark_good(struct admission *,
-			    const struct admit_key *addr, uint64_t now_ms,
-			    uint64_t until_ms);
+enum admit_memory {
+	ADMIT_PASSED,
+	ADMIT_GOOD,
+	ADMIT_NMEMORIES
+};
+
+void			 admission_remember(struct admission *,
+			    const struct admit_key *addr, enum admit_memory,
+			    uint64_t now_ms, uint64_t until_ms);
+/* Does that memory of addr (a ticket's address) hold at now_ms? */
+int			 admission_remembers(const struct admission *,
+			    const struct admit_key *addr, enum admit_memory,
+			    uint64_t now_ms);
 /* The limits a configuration sets. */
 void			 admission_limits(const struct config *,
 			    struct admit_limits *);

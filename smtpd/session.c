@@ -944,7 +944,7 @@ session_good(struct session *s)
 
 	if (!s->admit.counted || cfg->good_client_time == 0)
 		return;
-	admission_mark_good(smtpd.admission, &s->admit.address, now,
+	admission_remember(smtpd.admission, &s->admit.address, ADMIT_GOOD, now,
 	    now + (uint64_t)cfg->good_client_time * 1000);
 }
 
@@ -1300,8 +1300,8 @@ session_greet_cb(evutil_socket_t fd, short what, void *arg)
 		session_talker(s);
 		return;
 	}
-	admission_pass(smtpd.admission, &s->admit.address, now,
-	    now + (uint64_t)cfg->pregreet_pass_time * 1000);
+	admission_remember(smtpd.admission, &s->admit.address, ADMIT_PASSED,
+	    now, now + (uint64_t)cfg->pregreet_pass_time * 1000);
 	log_info("pregreet pass from %s", s->name);
 	s->state = S_CMD;
 	session_set_timeout(s, cfg->smtpd_timeout);
@@ -1320,8 +1320,8 @@ session_pregreet(struct session *s, int exempt)
 	struct timeval tv = session_tv(smtpd_deadline_ms(cfg->pregreet_delay));
 
 	if (exempt || !s->admit.counted || cfg->pregreet_delay == 0 ||
-	    admission_passed(smtpd.admission, &s->admit.address,
-	    smtpd_now_ms()))
+	    admission_remembers(smtpd.admission, &s->admit.address,
+	    ADMIT_PASSED, smtpd_now_ms()))
 		return 0;
 	if ((s->greet_ev = evtimer_new(smtpd.base, session_greet_cb, s)) ==
 	    NULL || evtimer_add(s->greet_ev, &tv) != 0)
@@ -1522,7 +1522,8 @@ session_room(const struct sockaddr *sa, int exempt)
 	int64_t room;
 
 	if (exempt || admission_key(sa, 0, &k) != 0 ||
-	    admission_good(smtpd.admission, &k, smtpd_now_ms()))
+	    admission_remembers(smtpd.admission, &k, ADMIT_GOOD,
+	    smtpd_now_ms()))
 		return (size_t)cfg->connection_limit;
 	room = cfg->connection_limit * (100 - cfg->good_client_reserve) / 100;
 	return room > 0 ? (size_t)room : 1;

@@ -44,6 +44,32 @@ leave(struct admission *a, struct admit_ticket *t)
 	admission_leave(a, t, now);
 }
 
+static int
+passed(const struct admission *a, const struct admit_key *k, uint64_t at)
+{
+	return admission_remembers(a, k, ADMIT_PASSED, at);
+}
+
+static int
+good(const struct admission *a, const struct admit_key *k, uint64_t at)
+{
+	return admission_remembers(a, k, ADMIT_GOOD, at);
+}
+
+static void
+pass(struct admission *a, const struct admit_key *k, uint64_t from,
+    uint64_t until)
+{
+	admission_remember(a, k, ADMIT_PASSED, from, until);
+}
+
+static void
+mark_good(struct admission *a, const struct admit_key *k, uint64_t from,
+    uint64_t until)
+{
+	admission_remember(a, k, ADMIT_GOOD, from, until);
+}
+
 static const struct admit_limits lim = {
 	.per_address = 3, .per_prefix = 5, .v4_prefix = 24, .v6_prefix = 64,
 };
@@ -238,18 +264,18 @@ test_pregreet_pass(void)
 	struct admit_ticket t, other;
 
 	CU_ASSERT_EQUAL(enter(a, "192.0.2.1", &lim, &t), ADMIT_OK);
-	CU_ASSERT_FALSE(admission_passed(a, &t.address, now));
-	admission_pass(a, &t.address, now, now + 5000);
-	CU_ASSERT_TRUE(admission_passed(a, &t.address, now));
+	CU_ASSERT_FALSE(passed(a, &t.address, now));
+	pass(a, &t.address, now, now + 5000);
+	CU_ASSERT_TRUE(passed(a, &t.address, now));
 	leave(a, &t);
 	/* The address entry stays for the pass; the prefix goes. */
 	CU_ASSERT_EQUAL(admission_entries(a), 1);
 	CU_ASSERT_EQUAL(enter(a, "192.0.2.2", &lim, &other), ADMIT_OK);
-	CU_ASSERT_FALSE(admission_passed(a, &other.address, now));
+	CU_ASSERT_FALSE(passed(a, &other.address, now));
 	leave(a, &other);
 	admission_sweep(a, now + 4999);
-	CU_ASSERT_TRUE(admission_passed(a, &t.address, now + 4999));
-	CU_ASSERT_FALSE(admission_passed(a, &t.address, now + 5000));
+	CU_ASSERT_TRUE(passed(a, &t.address, now + 4999));
+	CU_ASSERT_FALSE(passed(a, &t.address, now + 5000));
 	admission_sweep(a, now + 5000);
 	CU_ASSERT_EQUAL(admission_entries(a), 0);
 	admission_free(a);
@@ -263,14 +289,14 @@ test_good_client(void)
 	struct admit_ticket t;
 
 	CU_ASSERT_EQUAL(enter(a, "192.0.2.1", &lim, &t), ADMIT_OK);
-	CU_ASSERT_FALSE(admission_good(a, &t.address, now));
-	admission_mark_good(a, &t.address, now, now + 1000);
+	CU_ASSERT_FALSE(good(a, &t.address, now));
+	mark_good(a, &t.address, now, now + 1000);
 	leave(a, &t);
-	CU_ASSERT_TRUE(admission_good(a, &t.address, now + 999));
-	CU_ASSERT_FALSE(admission_good(a, &t.address, now + 1000));
+	CU_ASSERT_TRUE(good(a, &t.address, now + 999));
+	CU_ASSERT_FALSE(good(a, &t.address, now + 1000));
 	/* A pre-greet pass is not a good name. */
-	admission_pass(a, &t.address, now, now + 5000);
-	CU_ASSERT_FALSE(admission_good(a, &t.address, now + 2000));
+	pass(a, &t.address, now, now + 5000);
+	CU_ASSERT_FALSE(good(a, &t.address, now + 2000));
 	admission_sweep(a, now + 5000);
 	CU_ASSERT_EQUAL(admission_entries(a), 0);
 	admission_free(a);
@@ -292,7 +318,7 @@ test_remembering_is_bounded(void)
 		snprintf(text, sizeof(text), "10.%d.%d.%d", i / 65536,
 		    (i / 256) % 256, i % 256);
 		CU_ASSERT_EQUAL_FATAL(enter(a, text, &lim, &t), ADMIT_OK);
-		admission_pass(a, &t.address, now, now + 86400000);
+		pass(a, &t.address, now, now + 86400000);
 		leave(a, &t);
 	}
 	CU_ASSERT(admission_entries(a) <= 100000);
@@ -300,7 +326,7 @@ test_remembering_is_bounded(void)
 	CU_ASSERT(admission_bytes(a) < 16 * 1024 * 1024);
 	/* The first ones are still remembered: nothing was thrown out. */
 	CU_ASSERT_EQUAL(enter(a, "10.0.0.0", &lim, &t), ADMIT_OK);
-	CU_ASSERT_TRUE(admission_passed(a, &t.address, now));
+	CU_ASSERT_TRUE(passed(a, &t.address, now));
 	leave(a, &t);
 	admission_free(a);
 }
