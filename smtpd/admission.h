@@ -1,7 +1,8 @@
 /*
- * Admission: how many sessions each client address and each client
- * prefix holds, and whether one more may start.  smtpd asks before it
- * greets anyone, in its own loop; a refused client costs one reply.
+ * Admission: what smtpd knows of each client address and prefix (open
+ * sessions, connection rate, a pre-greet pass, a good name) and whether
+ * one more session may start.  smtpd asks before it greets anyone, in
+ * its own loop; a refused client costs one reply.
  */
 #ifndef BULWARK_ADMISSION_H
 #define BULWARK_ADMISSION_H

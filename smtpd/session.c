@@ -1421,14 +1421,13 @@ session_peer(const struct sockaddr *sa, socklen_t salen,
 	snprintf(name, SESSION_NAME_MAX, "[%s]", addr);
 }
 
+/* A local submission's uid, from the socket. */
 static void
-session_name(struct session *s, int fd, const struct sockaddr *sa,
-    socklen_t salen)
+session_uid(struct session *s, int fd, const struct sockaddr *sa)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 
-	session_peer(sa, salen, s->addr, s->name);
 	s->local_uid = IPC_UID_NONE;
 	if (sa->sa_family == AF_UNIX && getsockopt(fd, SOL_SOCKET,
 	    SO_PEERCRED, &cred, &len) == 0 && len == sizeof(cred))
@@ -1508,25 +1507,28 @@ session_refuse(int fd, const char *name, enum refusal why,
 }
 
 /*
- * How many sessions there may be when this client comes: all of
- * connection_limit for clients in mynetworks, local submissions and
- * known good clients; strangers leave good_client_reserve percent of it
- * free.  Passing the pre-greet test earns no place here: an idle bot
- * passes it too.
+ * Is the session table full for this client?  Clients in mynetworks,
+ * local submissions and known good clients may fill connection_limit;
+ * strangers leave good_client_reserve percent of it free.  Passing the
+ * pre-greet test earns no place here: an idle bot passes it too.  The
+ * client is looked up only when the strangers' share is used up.
  */
-static size_t
-session_room(const struct sockaddr *sa, int exempt)
+static int
+session_table_full(const struct sockaddr *sa, int exempt)
 {
 	const struct config *cfg = smtpd.conf->cfg;
+	int64_t strangers;
 	struct admit_key k;
-	int64_t room;
 
-	if (exempt || admission_key(sa, 0, &k) != 0 ||
-	    admission_remembers(smtpd.admission, &k, ADMIT_GOOD,
-	    smtpd_now_ms()))
-		return (size_t)cfg->connection_limit;
-	room = cfg->connection_limit * (100 - cfg->good_client_reserve) / 100;
-	return room > 0 ? (size_t)room : 1;
+	if (smtpd.nsessions >= (size_t)cfg->connection_limit)
+		return 1;
+	strangers = cfg->connection_limit * (100 - cfg->good_client_reserve) /
+	    100;
+	if (smtpd.nsessions < (size_t)(strangers > 0 ? strangers : 1))
+		return 0;
+	return !exempt && admission_key(sa, 0, &k) == 0 &&
+	    !admission_remembers(smtpd.admission, &k, ADMIT_GOOD,
+	    smtpd_now_ms());
 }
 
 /*
@@ -1535,22 +1537,18 @@ session_room(const struct sockaddr *sa, int exempt)
  * counted.
  */
 static int
-session_admit(int fd, const struct sockaddr *sa, socklen_t salen,
-    struct admit_ticket *t, int *exemptp)
+session_admit(int fd, const struct sockaddr *sa, const char *addr,
+    const char *name, struct admit_ticket *t, int *exemptp)
 {
 	const struct smtpd_conf *c = smtpd.conf;
-	char addr[SESSION_ADDR_MAX], name[SESSION_NAME_MAX];
 	struct admit_limits lim;
 	enum refusal why;
 	int exempt;
 
-	session_peer(sa, salen, addr, name);
-	if (smtpd.admission == NULL)
-		smtpd.admission = admission_new();
 	exempt = c->mynetworks != NULL && addr[0] != '\0' &&
 	    cidr_lookup(c->mynetworks, addr) != NULL;
 	*exemptp = exempt;
-	if (smtpd.nsessions >= session_room(sa, exempt)) {
+	if (session_table_full(sa, exempt)) {
 		session_refuse(fd, name, REFUSE_TOTAL, NULL);
 		return -1;
 	}
@@ -1582,6 +1580,7 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen,
     int kind)
 {
 	const struct config *cfg = smtpd.conf->cfg;
+	char addr[SESSION_ADDR_MAX], name[SESSION_NAME_MAX];
 	struct admit_ticket ticket;
 	struct smtp_params p;
 	struct session *s;
@@ -1591,7 +1590,8 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen,
 		close(fd);
 		return;
 	}
-	if (session_admit(fd, sa, salen, &ticket, &exempt) != 0)
+	session_peer(sa, salen, addr, name);
+	if (session_admit(fd, sa, addr, name, &ticket, &exempt) != 0)
 		return;
 	s = xcalloc(1, sizeof(*s));
 	s->admit = ticket;
@@ -1599,7 +1599,9 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen,
 	s->kind = kind;
 	s->conf = smtpd_conf_ref();
 	s->last_verb = -1;
-	session_name(s, fd, sa, salen);
+	strlcpy(s->addr, addr, sizeof(s->addr));
+	strlcpy(s->name, name, sizeof(s->name));
+	session_uid(s, fd, sa);
 	smtpd.buffered += sizeof(*s);
 	if ((s->bev = bufferevent_socket_new(smtpd.base, fd,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL)

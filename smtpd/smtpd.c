@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -22,6 +21,7 @@
 #include "cidr.h"
 #include "config.h"
 #include "ipc.h"
+#include "latency.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -75,13 +75,10 @@ smtpd_conf_new(struct config *cfg, char *err, size_t errlen)
 uint64_t
 smtpd_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return latency_now_ns() / 1000000;
 }
 
-/* Clients whose buckets are full again need no entry. */
+/* Forget clients that need no entry any more (see admission.c). */
 static void
 admission_sweep_cb(evutil_socket_t fd, short what, void *arg)
 {

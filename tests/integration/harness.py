@@ -639,8 +639,9 @@ class Daemon:
                          **kw)
         return s
 
-    def raw(self, source=None, timeout=30):
-        return RawClient(self.port, source=source, timeout=timeout)
+    def raw(self, source=None, timeout=30, greet=True):
+        return RawClient(self.port, source=source, timeout=timeout,
+                         greet=greet)
 
     def send(self, data, rcpts=("someone@example.test",),
              sender="sender@example.org", source=None):
@@ -700,14 +701,16 @@ smtplib.SMTP.last_reply = ""
 class RawClient:
     """A byte-exact SMTP client for what smtplib will not send."""
 
-    def __init__(self, port, source=None, timeout=30):
+    def __init__(self, port, source=None, timeout=30, greet=True):
+        """greet: read the whole banner now, as self.banner; without
+        it the caller reads it line by line (the pre-greet test)."""
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         if source:
             self.sock.bind((source, 0))
         self.sock.connect(("127.0.0.1", port))
         self.buf = b""
-        self.banner = self.reply()
+        self.banner = self.reply() if greet else None
 
     def close(self):
         try:
@@ -772,11 +775,14 @@ class RawClient:
 
     def quiet(self, wait=1.0):
         """Bytes the server sends without being asked within wait."""
+        before = self.sock.gettimeout()
         self.sock.settimeout(wait)
         try:
             chunk = self.sock.recv(65536)
         except socket.timeout:
             chunk = b""
+        finally:
+            self.sock.settimeout(before)
         self.buf += chunk
         return chunk
 

@@ -43,6 +43,11 @@ class AdmissionTest(BulwarkTest):
         self.assertEqual(code, 220, lines)
         return c
 
+    def quit(self, c):
+        """End a session as a client should, and wait for the 221."""
+        self.assertEqual(c.cmd("QUIT")[0], 221)
+        c.close()
+
     def assert_refused(self, d, source, why):
         c, (code, lines) = self.connect(d, source)
         self.assertEqual(code, 421, lines)
@@ -74,8 +79,7 @@ class AdmissionTest(BulwarkTest):
         # Another address of the same /24 still has room.
         self.assert_greeted(d, "127.0.5.2")
         # A session ends: its address may connect again.
-        self.assertEqual(first[0].cmd("QUIT")[0], 221)
-        first[0].close()
+        self.quit(first[0])
         self.assertTrue(harness.wait_until(
             lambda: self.try_greeted(d, "127.0.5.1"), 20, step=0.1,
             what="a slot for 127.0.5.1 after QUIT"))
@@ -166,8 +170,7 @@ class AdmissionTest(BulwarkTest):
         # The good name is the address's, not its network's.
         self.assert_refused(d, "127.0.9.2", "Too many connections")
         c = self.assert_greeted(d, "127.0.9.1")
-        self.assertEqual(c.cmd("QUIT")[0], 221)
-        c.close()
+        self.quit(c)
         code, text = d.send(message("again"), source="127.0.9.1")
         self.assertEqual(code, 250, text)
         box = d.maildir()
@@ -187,9 +190,7 @@ class AdmissionTest(BulwarkTest):
         minute is refused though the first three have ended."""
         d = self.limited(client_connection_rate="3")
         for _ in range(3):
-            c = self.assert_greeted(d, "127.0.5.1")
-            self.assertEqual(c.cmd("QUIT")[0], 221)
-            c.close()
+            self.quit(self.assert_greeted(d, "127.0.5.1"))
         self.assert_refused(d, "127.0.5.1", "rate limit reached for your "
                             "address")
         # Its neighbours have buckets of their own.
@@ -198,9 +199,7 @@ class AdmissionTest(BulwarkTest):
     def test_prefix_rate(self):
         d = self.limited(prefix_connection_rate="4")
         for i in range(1, 5):
-            c = self.assert_greeted(d, "127.0.8.%d" % i)
-            self.assertEqual(c.cmd("QUIT")[0], 221)
-            c.close()
+            self.quit(self.assert_greeted(d, "127.0.8.%d" % i))
         self.assert_refused(d, "127.0.8.5", "rate limit reached for your "
                             "network")
         self.assert_greeted(d, "127.0.9.1")
@@ -211,8 +210,7 @@ class AdmissionTest(BulwarkTest):
         d = self.limited(client_connection_limit="1")
         c = self.assert_greeted(d, "127.0.5.1")
         self.assert_refused(d, "127.0.5.1", "from your address")
-        self.assertEqual(c.cmd("QUIT")[0], 221)
-        c.close()
+        self.quit(c)
         self.assertTrue(harness.wait_until(
             lambda: self.try_send(d, "127.0.5.1"), 20, step=0.2,
             what="mail from 127.0.5.1 after its QUIT"))

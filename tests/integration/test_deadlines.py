@@ -12,7 +12,6 @@ import time
 import unittest
 
 from harness import BulwarkTest
-from test_pregreet import Client
 
 
 class DeadlineTest(BulwarkTest):
@@ -24,6 +23,21 @@ class DeadlineTest(BulwarkTest):
         self.assertTrue(closed, "still open: %r" % data)
         return data, time.monotonic() - start
 
+    def overloaded(self, **conf):
+        """A daemon for which 5 sessions are overload (50% of 10), and
+        overload leaves 10% of each deadline."""
+        return self.daemon(connection_limit="10", overload_fill_limit="50",
+                           overload_deadline_percent="10", **conf)
+
+    def clients(self, d, sources, greet=True):
+        cs = [d.raw(source=src, greet=greet) for src in sources]
+        self.addCleanup(lambda: [c.close() for c in cs])
+        return cs
+
+    def assert_timed_out(self, c):
+        data, _ = self.closed_after(c)
+        self.assertTrue(data.startswith(b"421 4.4.2 "), data)
+
     def test_session_lifetime(self):
         d = self.daemon(smtpd_session_lifetime="3s")
         with d.raw(source="127.0.5.1") as c:
@@ -33,8 +47,7 @@ class DeadlineTest(BulwarkTest):
             while time.monotonic() - start < 2:
                 self.assertEqual(c.cmd("NOOP")[0], 250)
                 time.sleep(0.2)
-            data, _ = self.closed_after(c)
-            self.assertTrue(data.startswith(b"421 4.4.2 "), data)
+            self.assert_timed_out(c)
             self.assertGreaterEqual(time.monotonic() - start, 2.5)
 
     def test_min_data_rate(self):
@@ -47,8 +60,7 @@ class DeadlineTest(BulwarkTest):
             self.assertEqual(c.cmd("DATA")[0], 354)
             start = time.monotonic()
             c.send(b"Subject: slow\r\n")
-            data, _ = self.closed_after(c)
-            self.assertTrue(data.startswith(b"421 4.4.2 "), data)
+            self.assert_timed_out(c)
             # The grace is 5 s, and 15 bytes buy 15 ms more.
             self.assertGreaterEqual(time.monotonic() - start, 4.5)
         self.assertTrue(d.queue_empty())
@@ -60,20 +72,13 @@ class DeadlineTest(BulwarkTest):
         self.assertTrue(d.maildir().wait_count(1, 30))
 
     def test_overload_cuts_and_restores_timeouts(self):
-        # 5 sessions of 10 are 50%: overload, and 30 s become 3 s.
-        d = self.daemon(connection_limit="10", overload_fill_limit="50",
-                        overload_deadline_percent="10",
-                        smtpd_timeout="30s")
-        holders = [d.raw(source="127.0.6.%d" % i) for i in range(1, 6)]
-        try:
-            start = time.monotonic()
-            for c in holders:
-                data, _ = self.closed_after(c)
-                self.assertTrue(data.startswith(b"421 4.4.2 "), data)
-            self.assertLess(time.monotonic() - start, 25)
-        finally:
-            for c in holders:
-                c.close()
+        # Overload: 30 s become 3 s.
+        d = self.overloaded(smtpd_timeout="30s")
+        holders = self.clients(d, ["127.0.6.%d" % i for i in range(1, 6)])
+        start = time.monotonic()
+        for c in holders:
+            self.assert_timed_out(c)
+        self.assertLess(time.monotonic() - start, 25)
         # Drained: the next session has its 30 s again.
         with d.raw(source="127.0.6.9") as c:
             self.assertEqual(c.quiet(5), b"")
@@ -82,41 +87,27 @@ class DeadlineTest(BulwarkTest):
     def test_overload_reaches_screened_sessions(self):
         """Sessions still in their pre-greet wait when overload begins
         are greeted at once and then have the cut command timeout."""
-        d = self.daemon(connection_limit="10", overload_fill_limit="50",
-                        overload_deadline_percent="10",
-                        smtpd_timeout="30s", pregreet_delay="20s")
-        socks = []
-        try:
-            for i in range(1, 5):
-                c = Client(d.port, "127.0.8.%d" % i)
-                socks.append(c)
-                self.assertTrue(c.line().startswith("220-"))
-            # The fifth session: overload.
-            socks.append(Client(d.port, "127.0.0.1"))
-            start = time.monotonic()
-            for c in socks[:4]:
-                self.assertTrue(c.line().startswith("220 "))
-                rest = c.rest()
-                self.assertTrue(rest.startswith(b"421 4.4.2 "), rest)
-            self.assertLess(time.monotonic() - start, 20)
-        finally:
-            for c in socks:
-                c.close()
+        d = self.overloaded(smtpd_timeout="30s", pregreet_delay="20s")
+        screened = self.clients(d, ["127.0.8.%d" % i for i in range(1, 5)],
+                                greet=False)
+        for c in screened:
+            self.assertTrue(c.line().startswith("220-"))
+        # The fifth session: overload.
+        self.clients(d, ["127.0.0.1"])
+        start = time.monotonic()
+        for c in screened:
+            self.assertTrue(c.line().startswith("220 "))
+            self.assert_timed_out(c)
+        self.assertLess(time.monotonic() - start, 20)
 
     def test_overload_cuts_the_pregreet_wait(self):
-        d = self.daemon(connection_limit="10", overload_fill_limit="50",
-                        overload_deadline_percent="10",
-                        pregreet_delay="40s")
+        d = self.overloaded(pregreet_delay="40s")
         # mynetworks holders: no pre-greet wait of their own.
-        holders = [d.raw(source="127.0.0.1") for _ in range(5)]
-        try:
-            with d.raw(source="127.0.7.1") as c:
-                # RawClient waits for the last banner line: 4 s now.
-                self.assertEqual(c.banner[0], 220)
-                self.assertEqual(len(c.banner[1]), 2, c.banner)
-        finally:
-            for c in holders:
-                c.close()
+        self.clients(d, ["127.0.0.1"] * 5)
+        with d.raw(source="127.0.7.1") as c:
+            # RawClient waits for the last banner line: 4 s now.
+            self.assertEqual(c.banner[0], 220)
+            self.assertEqual(len(c.banner[1]), 2, c.banner)
 
 
 if __name__ == "__main__":

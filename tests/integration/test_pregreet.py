@@ -8,56 +8,11 @@ may send mail, and is greeted at once for pregreet_pass_time.
 """
 
 import signal
-import socket
 import time
 import unittest
 
 import harness
 from harness import BulwarkTest
-
-
-class Client:
-    """A plain socket from a chosen 127.x source address."""
-
-    def __init__(self, port, source):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.settimeout(30)
-        self.sock.bind((source, 0))
-        self.sock.connect(("127.0.0.1", port))
-        self.buf = b""
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(4096)
-            if not chunk:
-                raise EOFError("closed; pending %r" % self.buf)
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line.decode()
-
-    def quiet(self, seconds):
-        """Nothing more arrives within seconds."""
-        self.sock.settimeout(seconds)
-        try:
-            chunk = self.sock.recv(4096)
-        except socket.timeout:
-            chunk = b""
-        finally:
-            self.sock.settimeout(30)
-        self.buf += chunk
-        return chunk == b""
-
-    def rest(self):
-        """Everything until the server closes."""
-        data = self.buf
-        while True:
-            chunk = self.sock.recv(4096)
-            if not chunk:
-                return data
-            data += chunk
-
-    def close(self):
-        self.sock.close()
 
 
 def message(tag):
@@ -75,9 +30,16 @@ class PregreetTest(BulwarkTest):
         self.addCleanup(lambda: [c.close() for c in self.clients])
 
     def connect(self, d, source):
-        c = Client(d.port, source)
+        """A client from source that reads the banner line by line."""
+        c = d.raw(source=source, greet=False)
         self.clients.append(c)
         return c
+
+    def rest(self, c):
+        """What the server sends until it closes."""
+        data, closed = c.read_all(timeout=30)
+        self.assertTrue(closed, "still open: %r" % data)
+        return data
 
     def screened(self, **conf):
         conf.setdefault("pregreet_delay", "%ds" % self.DELAY)
@@ -88,7 +50,7 @@ class PregreetTest(BulwarkTest):
         c = self.connect(d, "127.0.5.1")
         self.assertTrue(c.line().startswith("220-"))
         # The rest of the banner waits for the delay.
-        self.assertTrue(c.quiet(self.DELAY / 4))
+        self.assertEqual(c.quiet(self.DELAY / 4), b"")
         self.assertTrue(c.line().startswith("220 "))
         c.close()
         # It passed: greeted at once, with a one-line banner, and its
@@ -108,8 +70,8 @@ class PregreetTest(BulwarkTest):
         d = self.screened()
         c = self.connect(d, "127.0.6.1")
         self.assertTrue(c.line().startswith("220-"))
-        c.sock.sendall(b"EHLO hasty.test\r\n")
-        rest = c.rest()
+        c.send(b"EHLO hasty.test\r\n")
+        rest = self.rest(c)
         self.assertTrue(rest.startswith(b"554 5.5.1 "), rest)
         self.assertEqual(rest.count(b"\r\n"), 1, rest)
         # No pass was recorded: the next connection waits again.
@@ -126,7 +88,7 @@ class PregreetTest(BulwarkTest):
         c = self.connect(d, "127.0.9.1")
         self.assertTrue(c.line().startswith("220-"))
         d.signal(signal.SIGTERM)
-        self.assertEqual(c.rest(), b"")
+        self.assertEqual(self.rest(c), b"")
         self.assertIsNotNone(d.wait_exit(40))
 
     def test_mynetworks_greeted_at_once(self):

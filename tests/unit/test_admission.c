@@ -44,6 +44,14 @@ leave(struct admission *a, struct admit_ticket *t)
 	admission_leave(a, t, now);
 }
 
+/* The table has forgotten everything: free it. */
+static void
+free_empty(struct admission *a)
+{
+	CU_ASSERT_EQUAL(admission_entries(a), 0);
+	admission_free(a);
+}
+
 static int
 passed(const struct admission *a, const struct admit_key *k, uint64_t at)
 {
@@ -94,8 +102,7 @@ test_per_address(void)
 		leave(a, &t[i]);
 	/* A refused ticket holds nothing to give back. */
 	leave(a, &t[3]);
-	CU_ASSERT_EQUAL(admission_entries(a), 0);
-	admission_free(a);
+	free_empty(a);
 }
 
 static void
@@ -121,8 +128,7 @@ test_per_prefix(void)
 	for (i = 0; i < 7; i++)
 		if (i != 5)
 			leave(a, &t[i]);
-	CU_ASSERT_EQUAL(admission_entries(a), 0);
-	admission_free(a);
+	free_empty(a);
 }
 
 static void
@@ -143,8 +149,7 @@ test_ipv6_prefix(void)
 	for (i = 0; i < 7; i++)
 		if (i != 5)
 			leave(a, &t[i]);
-	CU_ASSERT_EQUAL(admission_entries(a), 0);
-	admission_free(a);
+	free_empty(a);
 }
 
 /* Prefixes that do not end on a byte keep exactly their bits. */
@@ -207,8 +212,7 @@ test_full_length_prefix(void)
 	CU_ASSERT_EQUAL(enter(a, "192.0.2.9", &one, &t[1]), ADMIT_OK);
 	leave(a, &t[0]);
 	leave(a, &t[1]);
-	CU_ASSERT_EQUAL(admission_entries(a), 0);
-	admission_free(a);
+	free_empty(a);
 }
 
 /* An IPv4 client seen over an IPv6 socket counts as the same client. */
@@ -226,8 +230,7 @@ test_v4_mapped(void)
 	    ADMIT_ADDRESS);
 	for (i = 0; i < 3; i++)
 		leave(a, &t[i]);
-	CU_ASSERT_EQUAL(admission_entries(a), 0);
-	admission_free(a);
+	free_empty(a);
 }
 
 /*
@@ -249,8 +252,7 @@ test_prefix_length_changes(void)
 	CU_ASSERT_EQUAL(admission_count(a, &t[1].prefix), 1);
 	leave(a, &t[0]);
 	leave(a, &t[1]);
-	CU_ASSERT_EQUAL(admission_entries(a), 0);
-	admission_free(a);
+	free_empty(a);
 }
 
 /*
@@ -277,8 +279,7 @@ test_pregreet_pass(void)
 	CU_ASSERT_TRUE(passed(a, &t.address, now + 4999));
 	CU_ASSERT_FALSE(passed(a, &t.address, now + 5000));
 	admission_sweep(a, now + 5000);
-	CU_ASSERT_EQUAL(admission_entries(a), 0);
-	admission_free(a);
+	free_empty(a);
 }
 
 /* A good name, like a pass, outlives its session and then goes. */
@@ -298,8 +299,7 @@ test_good_client(void)
 	pass(a, &t.address, now, now + 5000);
 	CU_ASSERT_FALSE(good(a, &t.address, now + 2000));
 	admission_sweep(a, now + 5000);
-	CU_ASSERT_EQUAL(admission_entries(a), 0);
-	admission_free(a);
+	free_empty(a);
 }
 
 /*
@@ -419,8 +419,7 @@ test_address_rate(void)
 	CU_ASSERT_EQUAL(admission_entries(a), 2);
 	now += 60000;
 	admission_sweep(a, now);
-	CU_ASSERT_EQUAL(admission_entries(a), 0);
-	admission_free(a);
+	free_empty(a);
 }
 
 static void
@@ -447,8 +446,7 @@ test_prefix_rate(void)
 	leave(a, &t);
 	now += 60000;
 	admission_sweep(a, now);
-	CU_ASSERT_EQUAL(admission_entries(a), 0);
-	admission_free(a);
+	free_empty(a);
 }
 
 /* A reload that turns a rate on, lowers it, or turns it off. */
@@ -473,8 +471,7 @@ test_rate_changes(void)
 	leave(a, &t[0]);
 	leave(a, &t[1]);
 	leave(a, &t[2]);
-	CU_ASSERT_EQUAL(admission_entries(a), 0);
-	admission_free(a);
+	free_empty(a);
 }
 
 static CU_TestInfo tests[] = {

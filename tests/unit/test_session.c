@@ -29,6 +29,7 @@
 #include "util/ipc.h"
 #include "util/log.h"
 #include "smtpd/command.h"
+#include "smtpd/admission.h"
 #include "smtpd/smtpd.h"
 
 #define ROUNDS	20000		/* event loop turns before giving up */
@@ -526,6 +527,7 @@ suite_init(void)
 	}
 	memset(&smtpd, 0, sizeof(smtpd));
 	smtpd.base = base;
+	smtpd.admission = admission_new();
 	TAILQ_INIT(&smtpd.listeners);
 	TAILQ_INIT(&smtpd.sessions);
 	RB_INIT(&smtpd.waits);
@@ -551,6 +553,7 @@ suite_clean(void)
 	ipc_chan_free(smtpd.policy);
 	ipc_chan_free(t.policy);
 	smtpd_conf_unref(smtpd.conf);
+	admission_free(smtpd.admission);
 	event_base_free(base);
 	return 0;
 }
